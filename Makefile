@@ -1,0 +1,38 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is for developers.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck pytest codegen bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m godeploy.demo
+
+test: lint typecheck pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests codegen
+	$(BIN)/ruff format --check src tests codegen
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict src/godeploy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+codegen: $(STAMP)
+	$(BIN)/python -m codegen
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,bench]'
+	$(BIN)/python -m tests.benchmarks
+
+clean:
+	rm -rf $(VENV) build .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""godeploy: the asyncio SDK for the go deploy Order API."""

@@ -1,0 +1,235 @@
+"""The errors the SDK raises. Every one is a `GoDeployError`; catch that to catch them all.
+
+    GoDeployError
+    ├── ClientClosedError                 a call on a client after aclose()
+    ├── RequestValidationError            bad input, caught before any I/O (also ValueError)
+    ├── ResponseValidationError           a response body that does not fit the models
+    ├── PaginationError                   a pager that would loop, skip or leave the origin
+    ├── OrderOutcomeUnknownError          a create that may or may not have made the order
+    ├── APIConnectionError                the request did not get a response
+    │   └── APITimeoutError               ... because time ran out (also TimeoutError)
+    └── APIStatusError                    the API answered with an error status
+        ├── BadRequestError               400
+        ├── AuthenticationError           401
+        ├── PermissionDeniedError         403
+        ├── NotFoundError                 404
+        ├── MethodNotAllowedError         405
+        ├── NotAcceptableError            406
+        ├── GoneError                     410
+        ├── RateLimitError                429 (.retry_after)
+        └── InternalServerError           5xx
+            └── ServiceUnavailableError   503
+
+No message, repr or attribute of these errors carries the bearer token: URLs are kept without
+credentials and request headers are never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from yarl import URL
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "GoDeployError",
+    "GoneError",
+    "InternalServerError",
+    "MethodNotAllowedError",
+    "NotAcceptableError",
+    "NotFoundError",
+    "OrderOutcomeUnknownError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RequestValidationError",
+    "ResponseValidationError",
+    "ServiceUnavailableError",
+    "status_error_class",
+]
+
+
+class GoDeployError(Exception):
+    """The root of every error the SDK raises."""
+
+
+class ClientClosedError(GoDeployError, RuntimeError):
+    """A call was made on a client that is closed."""
+
+
+class RequestValidationError(GoDeployError, ValueError):
+    """Input that the API would refuse, caught before anything was sent.
+
+    Attributes:
+        errors: each bad field (in the API's JSON spelling) mapped to its messages.
+    """
+
+    def __init__(self, message: str, errors: Mapping[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: dict[str, list[str]] = dict(errors or {})
+
+
+class ResponseValidationError(GoDeployError):
+    """A response body that is not JSON or does not fit the generated models.
+
+    Attributes:
+        path: where the body went wrong, in the API's own key names (`$.items[3].orderStatus`).
+        url: the request URL, without credentials.
+    """
+
+    def __init__(self, message: str, *, path: str = "$", url: URL | str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.url = None if url is None else _safe_url(url)
+
+
+class PaginationError(GoDeployError):
+    """A pager refused to go on: a foreign next link, a wrong or repeated page."""
+
+
+class OrderOutcomeUnknownError(GoDeployError):
+    """A create request was sent but no answer says whether the order exists.
+
+    The API has no idempotency key, so the SDK never repeats such a request. List the orders
+    and look for `purchase_order_reference` before trying again.
+
+    Attributes:
+        purchase_order_reference: the reference the order was created with.
+    """
+
+    def __init__(self, message: str, *, purchase_order_reference: str) -> None:
+        super().__init__(message)
+        self.purchase_order_reference = purchase_order_reference
+
+
+class APIConnectionError(GoDeployError):
+    """The request got no HTTP response: DNS, connect, reset, or a broken body."""
+
+    def __init__(self, message: str, *, method: str, url: URL | str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = _safe_url(url)
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The request timed out (an attempt's timeout or the call's deadline)."""
+
+
+class APIStatusError(GoDeployError):
+    """The API answered with an error status.
+
+    Attributes:
+        status: the HTTP status code.
+        method: the request method.
+        url: the request URL, without credentials.
+        body: the parsed problem details (a dict) when the body was JSON, else its text.
+        request_id: the server's request or trace id, when a response header carried one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str,
+        url: URL | str,
+        body: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.url = _safe_url(url)
+        self.body = body
+        self.request_id = request_id
+
+    @property
+    def problem(self) -> Mapping[str, Any]:
+        """The body as problem details (an empty mapping when it was not a JSON object)."""
+        return self.body if isinstance(self.body, Mapping) else {}
+
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(status={self.status}, method={self.method!r}, url={str(self.url)!r})"
+
+
+class BadRequestError(APIStatusError):
+    """400: the API refused the request; `problem["errors"]` names the fields."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the token is missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource in this business unit."""
+
+
+class MethodNotAllowedError(APIStatusError):
+    """405: the method is not allowed here."""
+
+
+class NotAcceptableError(APIStatusError):
+    """406: the API cannot produce the requested representation."""
+
+
+class GoneError(APIStatusError):
+    """410: the resource is gone."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests.
+
+    Attributes:
+        retry_after: seconds the API asked to wait, when it said so.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the API (or a gateway before it) failed."""
+
+
+class ServiceUnavailableError(InternalServerError):
+    """503: the API is unavailable for now."""
+
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    405: MethodNotAllowedError,
+    406: NotAcceptableError,
+    410: GoneError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    """Return the error class for an HTTP error status."""
+    if status in _STATUS_ERRORS:
+        return _STATUS_ERRORS[status]
+    if status >= 500:
+        return InternalServerError
+    return APIStatusError
+
+
+def _safe_url(url: URL | str) -> URL:
+    """Drop any user and password from a URL so it can be shown."""
+    parsed = URL(str(url))
+    return parsed.with_user(None) if parsed.user or parsed.password else parsed

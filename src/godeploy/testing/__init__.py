@@ -1,0 +1,1 @@
+"""FakeGoDeploy: an embedded go deploy server for tests (in progress)."""
