@@ -1,1 +1,114 @@
-"""godeploy: the asyncio SDK for the go deploy Order API."""
+"""godeploy: the asyncio SDK for the go deploy Order API.
+
+from godeploy import GoDeployClient
+
+async with GoDeployClient(token="…", business_unit_id="…") as client:
+async for order in client.orders.list():
+...
+"""
+
+from godeploy._base_client import RateLimiter, TokenProvider
+from godeploy._client import GoDeployClient
+from godeploy._config import DEFAULT_BASE_URL, Timeout
+from godeploy._converter import configure_converter, converter
+from godeploy._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ClientClosedError,
+    GoDeployError,
+    GoneError,
+    InternalServerError,
+    MethodNotAllowedError,
+    NotAcceptableError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ResponseValidationError,
+    ServiceUnavailableError,
+)
+from godeploy._generated.models import (
+    BusinessUnit,
+    CreateOrderItem,
+    CreateOrderRequest,
+    FeatureSet,
+    Links,
+    Order,
+    OrderItem,
+    OrderSource,
+    OrderStatus,
+    PageInfo,
+    Price,
+    ProblemDetails,
+    Product,
+    User,
+)
+from godeploy._retry import RetryBudget, RetryPolicy
+from godeploy._transport import (
+    AiohttpTransport,
+    AsyncTransport,
+    TransportRequest,
+    TransportResponse,
+)
+from godeploy._version import __version__
+from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.pagination import AsyncPager, Page
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AiohttpTransport",
+    "AsyncPager",
+    "AsyncTransport",
+    "AuthenticationError",
+    "BadRequestError",
+    "BusinessUnit",
+    "ClientClosedError",
+    "CreateOrderItem",
+    "CreateOrderRequest",
+    "DEFAULT_BASE_URL",
+    "FanOut",
+    "FeatureSet",
+    "GoDeployClient",
+    "GoDeployError",
+    "GoneError",
+    "InternalServerError",
+    "Links",
+    "MethodNotAllowedError",
+    "NotAcceptableError",
+    "NotFoundError",
+    "Order",
+    "OrderItem",
+    "OrderItemsResult",
+    "OrderOutcomeUnknownError",
+    "OrderSource",
+    "OrderStatus",
+    "Page",
+    "PageInfo",
+    "PaginationError",
+    "PermissionDeniedError",
+    "Price",
+    "ProblemDetails",
+    "Product",
+    "RateLimitError",
+    "RateLimiter",
+    "RequestValidationError",
+    "ResponseValidationError",
+    "RetryBudget",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "Timeout",
+    "TokenProvider",
+    "TransportRequest",
+    "TransportResponse",
+    "User",
+    "__version__",
+    "configure_converter",
+    "converter",
+]

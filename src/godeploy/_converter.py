@@ -17,15 +17,22 @@ names (`$.items[3].orderStatus`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 from uuid import UUID
 
 import attrs
 from cattrs import Converter
-from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
+from cattrs.cols import list_structure_factory
+from cattrs.errors import (
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from godeploy._exceptions import ResponseValidationError
@@ -50,15 +57,78 @@ def json_name(attribute: attrs.Attribute[Any]) -> str:
 
 
 def _strict(kind: type[Any], name: str) -> Callable[[Any, Any], Any]:
-    """Return a structure hook that accepts exactly one JSON type and converts nothing."""
+    """Return a structure hook that accepts exactly one JSON type and converts nothing.
 
-    def hook(value: Any, _: Any) -> Any:
+    The hook also serves subclasses of `kind` (the hook of `str` is the one cattrs finds for a
+    `StrEnum`): a value of the right JSON type becomes an instance of the target class.
+    """
+
+    def hook(value: Any, cl: Any) -> Any:
         # bool is an int subclass in Python, but never a number in a JSON contract.
         if type(value) is not kind:
             raise TypeError(f"expected {name}, got {_json_type(value)}")
-        return value
+        return value if cl is kind else cl(value)
 
     return hook
+
+
+def _require(value: Any, kind: type[Any], name: str) -> None:
+    """Refuse a value that is not exactly of one JSON container type."""
+    if type(value) is not kind:
+        raise TypeError(f"expected {name}, got {_json_type(value)}")
+
+
+def _is_list(t: Any) -> bool:
+    return t is list or get_origin(t) is list
+
+
+def _is_dict(t: Any) -> bool:
+    return t is dict or get_origin(t) is dict
+
+
+def _structure_list_factory(c: Converter) -> Callable[[Any], Any]:
+    """Build list hooks that take a JSON array and nothing else (not a string, not an object)."""
+
+    def factory(t: Any) -> Any:
+        inner = list_structure_factory(t, c)
+
+        def hook(value: Any, cl: Any) -> Any:
+            _require(value, list, "an array")
+            return inner(value, cl)
+
+        return hook
+
+    return factory
+
+
+def _structure_dict_factory(c: Converter, *, detailed: bool) -> Callable[[Any], Any]:
+    """Build dict hooks that take a JSON object; the detailed twin names the failing key."""
+
+    def factory(t: Any) -> Any:
+        key_type, value_type = get_args(t) or (Any, Any)
+
+        def hook(value: Any, _: Any) -> Any:
+            _require(value, dict, "an object")
+            result: dict[Any, Any] = {}
+            errors: list[Exception] = []
+            for key, item in value.items():
+                try:
+                    result[c.structure(key, key_type)] = c.structure(item, value_type)
+                except Exception as error:
+                    if not detailed:
+                        raise
+                    note = IterableValidationNote(
+                        f"Structuring value @ key {key!r}", key, value_type
+                    )
+                    error.__notes__ = [*getattr(error, "__notes__", []), note]
+                    errors.append(error)
+            if errors:
+                raise IterableValidationError(f"While structuring {t!r}", errors, t)
+            return result
+
+        return hook
+
+    return factory
 
 
 def _structure_decimal(value: Any, _: Any) -> Decimal:
@@ -108,13 +178,21 @@ def _structure_attrs_factory(c: Converter, *, detailed: bool) -> Callable[[type[
         overrides: dict[str, Any] = {
             a.name: override(rename=json_name(a)) for a in attrs.fields(cl)
         }
-        return make_dict_structure_fn(
+        inner = make_dict_structure_fn(
             cl,
             c,
             _cattrs_forbid_extra_keys=False,
             _cattrs_detailed_validation=detailed,
             **overrides,
         )
+
+        def hook(value: Any, _: Any) -> Any:
+            # Without this a list, a string or null fails inside with a Python error message
+            # and a path that names the first field of the model instead of the model's place.
+            _require(value, dict, "an object")
+            return inner(value, cl)
+
+        return hook
 
     return factory
 
@@ -144,6 +222,8 @@ def configure_converter(c: Converter, *, detailed: bool = False) -> Converter:
     c.register_unstructure_hook(UUID, str)
     c.register_unstructure_hook(datetime, _unstructure_datetime)
     c.register_unstructure_hook(Decimal, lambda value: value)
+    c.register_structure_hook_factory(_is_list, _structure_list_factory(c))
+    c.register_structure_hook_factory(_is_dict, _structure_dict_factory(c, detailed=detailed))
     c.register_structure_hook_factory(attrs.has, _structure_attrs_factory(c, detailed=detailed))
     c.register_unstructure_hook_factory(attrs.has, _unstructure_attrs_factory(c))
     return c
@@ -177,7 +257,7 @@ def structure(data: Any, cl: type[T], *, url: Any = None) -> T:
 def decode_json(body: bytes | str, *, url: Any = None) -> Any:
     """Parse a JSON body with exact decimals, or raise `ResponseValidationError`."""
     try:
-        return json.loads(body, parse_float=Decimal)
+        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as error:
         raise ResponseValidationError(f"response is not JSON: {error}", url=url) from None
 
@@ -193,27 +273,40 @@ def unstructure(model: Any) -> Any:
 
 
 def dumps(model: Any) -> str:
-    """Serialise a model to JSON text (decimals written exactly)."""
-    return json.dumps(unstructure(model), default=_json_default, separators=(",", ":"))
+    """Serialise a model to compact JSON text, decimals written exactly (`48.0000`)."""
+    return _write(unstructure(model))
 
 
-def _json_default(value: Any) -> Any:
-    """Write a Decimal as the number it is, digits and all."""
+def _refuse_constant(name: str) -> Any:
+    """`NaN` and `Infinity` are Python's extensions, not JSON."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _write(value: Any) -> str:
+    """Write JSON-ready data as JSON text.
+
+    json.dumps cannot write a Decimal as a number without going through a binary float (its
+    encoders call float.__repr__, so `48.0000` would come out as `48.0` and long decimals
+    rounded), hence this small writer.
+    """
+    if isinstance(value, str):
+        return json.dumps(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value, allow_nan=False)
     if isinstance(value, Decimal):
-        return _RawNumber(value)
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        members = []
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"cannot write the key {key!r} as JSON: keys are strings")
+            members.append(json.dumps(key) + ":" + _write(item))
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_write(item) for item in value) + "]"
     raise TypeError(f"cannot write {type(value).__name__} as JSON")
-
-
-class _RawNumber(float):
-    """A float whose repr is the exact decimal, so json.dumps writes `48.0000` unchanged."""
-
-    def __new__(cls, value: Decimal) -> _RawNumber:
-        number = super().__new__(cls, value)
-        number._text = str(value)  # type: ignore[attr-defined]
-        return number
-
-    def __repr__(self) -> str:
-        return self._text  # type: ignore[attr-defined,no-any-return]
 
 
 def _json_type(value: Any) -> str:
@@ -246,7 +339,7 @@ def _first_failure(error: BaseException) -> tuple[str, str]:
         if isinstance(current, ClassValidationError) and hasattr(note, "name"):
             path += "." + _json_key(current.cl, note.name)  # type: ignore[union-attr]
         elif hasattr(note, "index"):
-            path += f"[{note.index}]"  # type: ignore[union-attr]
+            path += _index_step(note.index)  # type: ignore[union-attr]
         current = inner
     if isinstance(current, ForbiddenExtraKeysError):
         return path, f"unexpected keys {sorted(current.extra_fields)}"
@@ -254,6 +347,16 @@ def _first_failure(error: BaseException) -> tuple[str, str]:
         return path, "required field is missing"
     reason = str(current) or type(current).__name__
     return path, reason
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _index_step(index: Any) -> str:
+    """A path step for a list index (`[3]`) or an object key (`.name`, `["odd key"]`)."""
+    if isinstance(index, str):
+        return f".{index}" if _PLAIN_KEY.match(index) else f"[{json.dumps(index)}]"
+    return f"[{index}]"
 
 
 def _json_key(cl: Any, attribute_name: str) -> str:

@@ -109,12 +109,22 @@ class OrderOutcomeUnknownError(GoDeployError):
 
 
 class APIConnectionError(GoDeployError):
-    """The request got no HTTP response: DNS, connect, reset, or a broken body."""
+    """The request got no HTTP response: DNS, connect, reset, or a broken body.
 
-    def __init__(self, message: str, *, method: str, url: URL | str) -> None:
+    Attributes:
+        method: the request method.
+        url: the request URL, without credentials.
+        request_sent: False only when the request provably never left (a connect failure);
+            True when the server may have received it.
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: URL | str, request_sent: bool = True
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.url = _safe_url(url)
+        self.request_sent = request_sent
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
@@ -130,6 +140,7 @@ class APIStatusError(GoDeployError):
         url: the request URL, without credentials.
         body: the parsed problem details (a dict) when the body was JSON, else its text.
         request_id: the server's request or trace id, when a response header carried one.
+        retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
     """
 
     def __init__(
@@ -141,6 +152,7 @@ class APIStatusError(GoDeployError):
         url: URL | str,
         body: Any = None,
         request_id: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -148,6 +160,7 @@ class APIStatusError(GoDeployError):
         self.url = _safe_url(url)
         self.body = body
         self.request_id = request_id
+        self.retry_after = retry_after
 
     @property
     def problem(self) -> Mapping[str, Any]:
@@ -188,15 +201,7 @@ class GoneError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests.
-
-    Attributes:
-        retry_after: seconds the API asked to wait, when it said so.
-    """
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
-        super().__init__(message, **kwargs)
-        self.retry_after = retry_after
+    """429: too many requests; `retry_after` says how long the API asked to wait."""
 
 
 class InternalServerError(APIStatusError):

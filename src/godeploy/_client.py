@@ -1,0 +1,170 @@
+"""`GoDeployClient`: the SDK's entry point, its lifecycle, configuration and resources."""
+
+from __future__ import annotations
+
+import warnings
+from types import TracebackType
+from typing import Any
+from uuid import UUID
+
+import aiohttp
+from yarl import URL
+
+from godeploy._base_client import ClientCore, RateLimiter, TokenProvider, TokenSource
+from godeploy._config import (
+    DEFAULT_BASE_URL,
+    Timeout,
+    check_base_url,
+    check_business_unit_id,
+    coerce_timeout,
+)
+from godeploy._retry import RetryBudget, RetryPolicy
+from godeploy._transport import AiohttpTransport, AsyncTransport
+from godeploy._version import __version__
+from godeploy.resources import FeatureSets, OrderItems, Orders, Products
+
+__all__ = ["GoDeployClient"]
+
+
+class GoDeployClient:
+    """An async client of the go deploy Order API.
+
+    Use it as an async context manager, or call `aclose()` when done::
+
+        async with GoDeployClient(token="…", business_unit_id="…") as client:
+            async for order in client.orders.list():
+                ...
+
+    Args:
+        token: the JWT, or an async callable returning one (asked again, once, after a 401).
+        business_unit_id: the default business unit of every call (each call can override it).
+        base_url: the API's root; `https://lms.godeploy.it/` unless you point it elsewhere.
+        session: an `aiohttp.ClientSession` to use; the client never closes it.
+        transport: an `AsyncTransport` to use instead of aiohttp (tests, custom stacks).
+        max_connections: the connection pool's limit (own session only).
+        timeout: seconds, or a `Timeout` (connect, each attempt, whole call).
+        max_retries: retries of a failed GET (connection errors, 408, 429, 5xx).
+        retry_policy: the whole retry policy (`max_retries` overrides its count).
+        retry_budget: the client-wide token bucket that pays for retries.
+        max_requests_per_second: a client-wide rate limit (a token bucket) when set.
+        allow_insecure_http: allow `http://` to a host that is not loopback.
+
+    Raises:
+        RequestValidationError: a bad option.
+    """
+
+    def __init__(
+        self,
+        token: TokenProvider,
+        business_unit_id: UUID | str | None = None,
+        *,
+        base_url: str | URL = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        transport: AsyncTransport | None = None,
+        max_connections: int = 100,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        retry_policy: RetryPolicy | None = None,
+        retry_budget: RetryBudget | None = None,
+        max_requests_per_second: float | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        if session is not None and transport is not None:
+            raise ValueError("pass session= or transport=, not both")
+        policy = retry_policy or RetryPolicy()
+        if max_retries is not None:
+            policy = RetryPolicy(
+                max_retries=max_retries,
+                backoff_base=policy.backoff_base,
+                backoff_cap=policy.backoff_cap,
+                retry_after_cap=policy.retry_after_cap,
+                retryable_statuses=policy.retryable_statuses,
+            )
+        unit = None if business_unit_id is None else check_business_unit_id(business_unit_id)
+        url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
+        tokens = TokenSource(token)
+        limiter = None if max_requests_per_second is None else RateLimiter(max_requests_per_second)
+        self._owns_transport = transport is None
+        self._transport: AsyncTransport = transport or AiohttpTransport(
+            session=session, max_connections=max_connections
+        )
+        self._core = ClientCore(
+            transport=self._transport,
+            base_url=url,
+            token=tokens,
+            business_unit_id=unit,
+            timeout=coerce_timeout(timeout, Timeout()),
+            retry_policy=policy,
+            retry_budget=retry_budget or RetryBudget(),
+            rate_limiter=limiter,
+            user_agent=f"godeploy-python/{__version__}",
+        )
+        self.products = Products(self._core)
+        self.feature_sets = FeatureSets(self._core)
+        self.orders = Orders(self._core)
+        self.order_items = OrderItems(self._core)
+
+    @property
+    def base_url(self) -> URL:
+        """The API's root URL."""
+        return self._core.base_url
+
+    @property
+    def business_unit_id(self) -> str | None:
+        """The default business unit."""
+        return self._core.business_unit_id
+
+    @property
+    def transport(self) -> AsyncTransport:
+        """The transport in use."""
+        return self._transport
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether `aclose()` was called."""
+        return self._core.closed
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Counters of this client: requests (attempts), retries, token refreshes."""
+        return dict(self._core.stats)
+
+    async def aclose(self) -> None:
+        """Close the client and what it owns (not a session or transport passed in); idempotent."""
+        if self._core.closed:
+            return
+        self._core.closed = True
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> GoDeployClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._core.closed else "open"
+        return (
+            f"<GoDeployClient {state} base_url={str(self._core.base_url)!r} "
+            f"business_unit_id={self._core.business_unit_id!r}>"
+        )
+
+    def __del__(self, _warnings: Any = warnings) -> None:
+        core = getattr(self, "_core", None)
+        transport = getattr(self, "_transport", None)
+        if core is None or core.closed or not getattr(self, "_owns_transport", False):
+            return
+        session = getattr(transport, "session", None)
+        if session is not None and not session.closed:
+            _warnings.warn(
+                f"unclosed {self!r}: use `async with GoDeployClient(...)` or await aclose()",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )

@@ -1,0 +1,106 @@
+"""Client configuration values: timeouts, the default base URL, and the checks on them."""
+
+from __future__ import annotations
+
+import ipaddress
+from uuid import UUID
+
+from attrs import define
+from yarl import URL
+
+from godeploy._exceptions import RequestValidationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Timeout",
+    "check_base_url",
+    "check_business_unit_id",
+    "check_uuid",
+    "coerce_timeout",
+]
+
+DEFAULT_BASE_URL = "https://lms.godeploy.it/"
+
+
+@define(frozen=True, kw_only=True)
+class Timeout:
+    """Time limits of one call, in seconds (None: no limit).
+
+    Attributes:
+        connect: to get a connection.
+        attempt: for one attempt, from sending to the last byte of the response.
+        total: for the whole call, retries and their waits included.
+    """
+
+    connect: float | None = 10.0
+    attempt: float | None = 30.0
+    total: float | None = 120.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("connect", "attempt", "total"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise RequestValidationError(f"timeout {name} must be > 0 seconds, got {value!r}")
+
+
+def coerce_timeout(value: float | Timeout | None, default: Timeout) -> Timeout:
+    """Turn a call's `timeout=` into a `Timeout`; a number limits each attempt and the call."""
+    if value is None:
+        return default
+    if isinstance(value, Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RequestValidationError(f"timeout must be seconds or a Timeout, got {value!r}")
+    return Timeout(connect=min(default.connect or value, value), attempt=value, total=value)
+
+
+def check_base_url(base_url: str | URL, *, allow_insecure_http: bool) -> URL:
+    """Validate a base URL; plain http is refused unless the host is loopback or allowed."""
+    url = URL(str(base_url))
+    if url.scheme not in ("http", "https") or not url.host:
+        raise RequestValidationError(f"base_url must be an absolute http(s) URL, got {url}")
+    if url.user or url.password:
+        raise RequestValidationError("base_url must not carry credentials; pass token= instead")
+    if url.query_string or url.fragment:
+        raise RequestValidationError("base_url must not carry a query or a fragment")
+    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        raise RequestValidationError(
+            f"refusing plain http to {url.host}: the token would travel unencrypted; "
+            "use https, or pass allow_insecure_http=True"
+        )
+    # A trailing slash lets the API paths join under any path prefix.
+    return url if url.path.endswith("/") else url.with_path(url.path + "/")
+
+
+def check_business_unit_id(value: object) -> str:
+    """Return a business unit id as the canonical UUID string, or raise."""
+    if value is None:
+        raise RequestValidationError(
+            "no business unit: pass business_unit_id= to the client or to the call",
+            {"businessUnitId": ["required"]},
+        )
+    return check_uuid(value, "businessUnitId")
+
+
+def check_uuid(value: object, json_name: str) -> str:
+    """Return a UUID (or its string) as the canonical string, or raise naming the field."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, str):
+        try:
+            return str(UUID(value))
+        except ValueError:
+            pass
+    raise RequestValidationError(
+        f"{json_name} must be a UUID, got {value!r}", {json_name: ["must be a UUID"]}
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether a host name or address is this machine."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,161 @@
+"""Bounded-concurrency fan-out: run one fetch per input, at most N at a time, lazily.
+
+`FanOut` pulls inputs from an iterable or async iterable only when a slot is free, so memory
+and the number of tasks are bounded by the concurrency, not by the number of inputs. Results
+come as they complete, or in input order with `ordered=True` (through a bounded reorder
+buffer). Closing it (`async with`, `aclose()`, or the end of iteration) cancels what is still in
+flight and waits for it, so every connection is back in the pool when it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+from attrs import define, field
+
+from godeploy._exceptions import GoDeployError, RequestValidationError
+from godeploy._generated.models import OrderItem
+
+__all__ = ["FanOut", "OrderItemsResult"]
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@define(frozen=True, kw_only=True)
+class OrderItemsResult:
+    """The items of one order, or why they could not be fetched.
+
+    Attributes:
+        order_id: the order, as it was given.
+        items: every item of the order, from every page (empty when `error` is set).
+        error: the error that remained after retries, or None.
+    """
+
+    order_id: int
+    items: list[OrderItem] = field(factory=list)
+    error: GoDeployError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the items were fetched."""
+        return self.error is None
+
+
+class FanOut(Generic[In, Out]):
+    """Runs `work` over every input with at most `concurrency` in flight.
+
+    Iterate it once with `async for`. Use `async with` (or `aclose()`) when you may stop early,
+    so in-flight work is cancelled at once rather than when the iterator is garbage-collected.
+
+    Args:
+        inputs: an iterable or async iterable, consumed lazily.
+        work: the coroutine function run per input. An exception it raises ends the fan-out
+            (wrap expected failures into results instead).
+        concurrency: the most inputs in flight at once.
+        ordered: yield results in input order instead of completion order.
+    """
+
+    def __init__(
+        self,
+        inputs: Iterable[In] | AsyncIterable[In],
+        work: Callable[[In], Awaitable[Out]],
+        *,
+        concurrency: int = 16,
+        ordered: bool = False,
+    ) -> None:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise RequestValidationError(
+                f"concurrency must be an integer >= 1, got {concurrency!r}"
+            )
+        self._inputs = inputs
+        self._work = work
+        self.concurrency = concurrency
+        self.ordered = ordered
+        # In order, a slow head-of-line input may hold finished results back; the buffer holds at
+        # most this many, then no new input starts until the head finishes.
+        self.reorder_window = 2 * concurrency
+        self._iterator: AsyncIterator[Out] | None = None
+
+    def __aiter__(self) -> AsyncIterator[Out]:
+        if self._iterator is not None:
+            raise RuntimeError("a FanOut can be iterated only once")
+        self._iterator = self._run()
+        return self._iterator
+
+    async def aclose(self) -> None:
+        """Cancel what is in flight and wait for it; idempotent."""
+        iterator = self._iterator
+        if iterator is not None and hasattr(iterator, "aclose"):
+            await iterator.aclose()
+
+    async def __aenter__(self) -> FanOut[In, Out]:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self) -> AsyncIterator[Out]:
+        """The fan-out loop: fill free slots, wait for one to finish, hand results out."""
+        inputs = _as_async_iterator(self._inputs)
+        running: dict[asyncio.Task[Out], int] = {}
+        finished: dict[int, Out] = {}
+        next_index = 0
+        next_to_yield = 0
+        exhausted = False
+        try:
+            while True:
+                while (
+                    not exhausted
+                    and len(running) < self.concurrency
+                    and (not self.ordered or len(running) + len(finished) < self.reorder_window)
+                ):
+                    try:
+                        value = await anext(inputs)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    running[asyncio.ensure_future(self._work(value))] = next_index
+                    next_index += 1
+                if not running:
+                    return
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = running.pop(task)
+                    result = task.result()
+                    if self.ordered:
+                        finished[index] = result
+                    else:
+                        yield result
+                while next_to_yield in finished:
+                    yield finished.pop(next_to_yield)
+                    next_to_yield += 1
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+            close = getattr(inputs, "aclose", None)
+            if close is not None:
+                await close()
+
+
+async def _iterate(inputs: Iterable[Any]) -> AsyncIterator[Any]:
+    """An async iterator over a plain iterable."""
+    for value in inputs:
+        yield value
+
+
+def _as_async_iterator(inputs: Iterable[In] | AsyncIterable[In]) -> AsyncIterator[In]:
+    """Accept either kind of iterable."""
+    if isinstance(inputs, AsyncIterable):
+        return aiter(inputs)
+    return _iterate(inputs)

@@ -1,0 +1,74 @@
+"""Feature sets of a product, with their prices."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from godeploy._config import Timeout, check_uuid
+from godeploy._generated.models import FeatureSet, FeatureSetPage
+from godeploy.pagination import AsyncPager
+from godeploy.resources._base import Resource
+
+__all__ = ["FeatureSets"]
+
+
+class FeatureSets(Resource):
+    """The feature sets (and prices) of products."""
+
+    def list(
+        self,
+        product_id: UUID | str,
+        *,
+        page_size: int | None = None,
+        start_page: int = 1,
+        max_items: int | None = None,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncPager[FeatureSet]:
+        """Page through a product's feature sets (`GET .../products/{productId}/feature_sets`).
+
+        Args:
+            product_id: the product.
+            page_size: items per page (the API's default is 10).
+            start_page: the first page to fetch.
+            max_items: stop after this many items.
+            business_unit_id: overrides the client's business unit.
+            timeout: seconds, or a `Timeout`, for each page's request.
+            max_retries: overrides the client's retries.
+
+        Returns:
+            A pager: `async for feature_set in ...`, or `.pages()`.
+        """
+        product = check_uuid(product_id, "productId")
+        options = self._options(business_unit_id, timeout, max_retries)
+        url = self._core.url("api/v2/products", product, "feature_sets")
+        return AsyncPager(
+            self._core,
+            url,
+            FeatureSetPage,
+            options,
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
+        )
+
+    async def get(
+        self,
+        product_id: UUID | str,
+        feature_set_id: UUID | str,
+        *,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> FeatureSet:
+        """Get one feature set of a product (`GET .../feature_sets/{featureSetId}`).
+
+        Raises:
+            NotFoundError: no such product or feature set in the business unit.
+        """
+        product = check_uuid(product_id, "productId")
+        feature_set = check_uuid(feature_set_id, "featureSetId")
+        options = self._options(business_unit_id, timeout, max_retries)
+        url = self._core.url("api/v2/products", product, "feature_sets", feature_set)
+        return await self._core.request("GET", url, FeatureSet, options)

@@ -1,0 +1,112 @@
+"""Order items: the items of one order, and of many orders at once (`for_orders`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable
+from uuid import UUID
+
+from godeploy._config import Timeout
+from godeploy._exceptions import GoDeployError
+from godeploy._generated.models import Order, OrderItem, OrderItemPage
+from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.pagination import AsyncPager
+from godeploy.resources._base import Resource, check_order_id
+
+__all__ = ["OrderItems"]
+
+
+class OrderItems(Resource):
+    """The items of orders."""
+
+    def list(
+        self,
+        order_id: int,
+        *,
+        page_size: int | None = None,
+        start_page: int = 1,
+        max_items: int | None = None,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncPager[OrderItem]:
+        """Page through the items of one order (`GET /api/v2/orders/{orderId}/items`).
+
+        Args:
+            order_id: the order.
+            page_size: items per page (the API's default is 10).
+            start_page: the first page to fetch.
+            max_items: stop after this many items.
+            business_unit_id: overrides the client's business unit.
+            timeout: seconds, or a `Timeout`, for each page's request.
+            max_retries: overrides the client's retries.
+
+        Returns:
+            A pager: `async for item in ...`, or `.pages()`.
+        """
+        order = check_order_id(order_id)
+        options = self._options(business_unit_id, timeout, max_retries)
+        return AsyncPager(
+            self._core,
+            self._core.url("api/v2/orders", order, "items"),
+            OrderItemPage,
+            options,
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
+        )
+
+    def for_orders(
+        self,
+        orders: Iterable[int | Order] | AsyncIterable[int | Order],
+        *,
+        concurrency: int = 16,
+        ordered: bool = False,
+        page_size: int | None = 100,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> FanOut[int | Order, OrderItemsResult]:
+        """Fetch the items of many orders at once, at most `concurrency` requests in flight.
+
+        `orders` is consumed lazily, so it can stream straight from the order pager::
+
+            async with client.order_items.for_orders(client.orders.list(page_size=100)) as results:
+                async for result in results:
+                    ...
+
+        Exactly one `OrderItemsResult` comes out per input order: an order that still fails
+        after its retries carries the error in `.error`, and the others go on. The fan-out
+        shares the client's retry budget, 429 pause and rate limit. Use `async with` when you
+        may stop early: leaving it cancels the fetches in flight and releases their connections.
+
+        Args:
+            orders: order ids or `Order` models, from an iterable or an async iterable.
+            concurrency: the most orders fetched at once.
+            ordered: yield results in input order (through a bounded reorder buffer) instead
+                of as they complete.
+            page_size: items per page of each order's listing.
+            business_unit_id: overrides the client's business unit.
+            timeout: seconds, or a `Timeout`, for each request.
+            max_retries: overrides the client's retries.
+
+        Returns:
+            A `FanOut` to iterate with `async for`.
+        """
+        options = self._options(business_unit_id, timeout, max_retries)
+
+        async def fetch(order: int | Order) -> OrderItemsResult:
+            order_id = order.id if isinstance(order, Order) else order
+            try:
+                pager = AsyncPager(
+                    self._core,
+                    self._core.url("api/v2/orders", check_order_id(order_id), "items"),
+                    OrderItemPage,
+                    options,
+                    page_size=page_size,
+                )
+                items = [item async for item in pager]
+            except GoDeployError as error:
+                return OrderItemsResult(order_id=order_id, error=error)
+            return OrderItemsResult(order_id=order_id, items=items)
+
+        return FanOut(orders, fetch, concurrency=concurrency, ordered=ordered)

@@ -1,0 +1,69 @@
+"""Products: `client.products.list()` and `client.products.get(product_id)`."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from godeploy._config import Timeout, check_uuid
+from godeploy._generated.models import Product, ProductPage
+from godeploy.pagination import AsyncPager
+from godeploy.resources._base import Resource
+
+__all__ = ["Products"]
+
+
+class Products(Resource):
+    """The products that can be ordered."""
+
+    def list(
+        self,
+        *,
+        page_size: int | None = None,
+        start_page: int = 1,
+        max_items: int | None = None,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncPager[Product]:
+        """Page through every product (`GET /api/v2/products`).
+
+        Args:
+            page_size: items per page (the API's default is 10).
+            start_page: the first page to fetch.
+            max_items: stop after this many items.
+            business_unit_id: overrides the client's business unit.
+            timeout: seconds, or a `Timeout`, for each page's request.
+            max_retries: overrides the client's retries.
+
+        Returns:
+            A pager: `async for product in ...`, or `.pages()`.
+        """
+        options = self._options(business_unit_id, timeout, max_retries)
+        url = self._core.url("api/v2/products")
+        return AsyncPager(
+            self._core,
+            url,
+            ProductPage,
+            options,
+            page_size=page_size,
+            start_page=start_page,
+            max_items=max_items,
+        )
+
+    async def get(
+        self,
+        product_id: UUID | str,
+        *,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Product:
+        """Get one product (`GET /api/v2/products/{productId}`).
+
+        Raises:
+            NotFoundError: no such product in the business unit.
+        """
+        product = check_uuid(product_id, "productId")
+        options = self._options(business_unit_id, timeout, max_retries)
+        url = self._core.url("api/v2/products", product)
+        return await self._core.request("GET", url, Product, options)
