@@ -38,12 +38,27 @@ def prepare_spec(spec: dict[str, Any]) -> dict[str, Any]:
 
     `x-extensible-enum` (an open set of strings, as Zalando's guidelines spell it) becomes a
     plain `enum`: the Enum template makes every generated enum open, so nothing is lost.
+    `x-format` (a format the API bends, such as a date-time without an offset, stated as a
+    pattern for validators) becomes `format`, so the attribute still gets its Python type.
     """
     prepared = copy.deepcopy(spec)
     for schema in prepared.get("components", {}).get("schemas", {}).values():
         if "x-extensible-enum" in schema:
             schema["enum"] = schema.pop("x-extensible-enum")
+        _apply_x_format(schema)
     return prepared
+
+
+def _apply_x_format(node: Any) -> None:
+    """Turn every `x-format` under a schema into `format`, in place."""
+    if isinstance(node, dict):
+        if "x-format" in node:
+            node["format"] = node.pop("x-format")
+        for value in node.values():
+            _apply_x_format(value)
+    elif isinstance(node, list):
+        for value in node:
+            _apply_x_format(value)
 
 
 def rewrite_imports(code: str) -> str:
@@ -81,6 +96,7 @@ def run_generator(spec_text: str, output: Path) -> None:
         use_schema_description=True,
         use_field_description=True,
         use_subclass_enum=True,
+        capitalise_enum_members=True,
         disable_timestamp=True,
         use_standard_primitive_types=True,
         output_datetime_class=DatetimeClassType.Datetime,

@@ -69,7 +69,8 @@ def check_base_url(base_url: str | URL, *, allow_insecure_http: bool) -> URL:
             "use https, or pass allow_insecure_http=True"
         )
     # A trailing slash lets the API paths join under any path prefix.
-    return url if url.path.endswith("/") else url.with_path(url.path + "/")
+    path = url.path if url.path.endswith("/") else url.path + "/"
+    return url.with_path(path)
 
 
 def check_business_unit_id(value: object) -> str:

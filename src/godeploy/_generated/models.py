@@ -155,8 +155,8 @@ class OrderStatus(StrEnum):
 
     """
 
-    new = "New"
-    cancelled = "Cancelled"
+    NEW = "New"
+    CANCELLED = "Cancelled"
 
     @classmethod
     def _missing_(cls, value: object) -> OrderStatus | None:
