@@ -1,8 +1,8 @@
 """Retry decisions are pure: status, method, budget and Retry-After in, a decision out."""
 
 import logging
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 import pytest
 
@@ -16,7 +16,13 @@ from godeploy import (
     RetryPolicy,
     ServiceUnavailableError,
 )
-from godeploy._retry import RETRY_COST, TIMEOUT_RETRY_COST, backoff_delay, decide_retry, parse_retry_after
+from godeploy._retry import (
+    RETRY_COST,
+    TIMEOUT_RETRY_COST,
+    backoff_delay,
+    decide_retry,
+    parse_retry_after,
+)
 
 URL = "https://lms.godeploy.it/api/v2/orders"
 
