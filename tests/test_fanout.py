@@ -1,0 +1,159 @@
+"""order_items.for_orders: bounded, lazy, lossless fan-out against the fake."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+
+import pytest
+
+from godeploy import GoDeployClient, OrderItemsResult, RequestValidationError, RetryPolicy
+from godeploy.fanout import FanOut
+from godeploy.testing import FakeGoDeploy, Fault
+
+FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
+
+
+def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
+    options.setdefault("retry_policy", FAST_RETRIES)
+    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
+
+
+def acquired_connections(client: GoDeployClient) -> int:
+    session = client.transport.session  # type: ignore[attr-defined]
+    return 0 if session is None else len(session.connector._acquired)
+
+
+async def test_one_result_per_order_under_faults_over_4150_orders(fake_godeploy):
+    fake_godeploy.faults.add(Fault.status(503), route="listOrderItems", rate=0.05)
+    fake_godeploy.faults.add(Fault.reset(), route="listOrderItems", rate=0.01)
+    async with make_client(fake_godeploy) as client:
+        async with client.order_items.for_orders(
+            client.orders.list(page_size=100), concurrency=32
+        ) as results:
+            seen = Counter()
+            failed = 0
+            async for result in results:
+                seen[result.order_id] += 1
+                failed += result.error is not None
+                if result.ok:
+                    assert result.items == fake_godeploy.order_items(result.order_id)
+        assert acquired_connections(client) == 0
+    assert sorted(seen) == fake_godeploy.order_ids()
+    assert set(seen.values()) == {1}
+    assert fake_godeploy.count("listOrderItems", status=503) > 100  # faults really struck
+    assert failed < 10  # retries absorbed nearly all of them
+
+
+async def test_errors_become_results_and_the_rest_go_on(fake_godeploy):
+    ids = fake_godeploy.order_ids()[:20]
+    fake_godeploy.faults.add(Fault.status(503), route="listOrderItems", times=4)
+    async with make_client(fake_godeploy, max_retries=0) as client:
+        results = [r async for r in client.order_items.for_orders([*ids, 999_999, 0])]
+    errors = {r.order_id: type(r.error).__name__ for r in results if r.error}
+    assert len(results) == 22
+    assert errors[999_999] == "NotFoundError"
+    assert errors[0] == "RequestValidationError"
+    assert list(errors.values()).count("ServiceUnavailableError") == 4
+
+
+async def test_ordered_preserves_input_order(fake_godeploy):
+    fake_godeploy.faults.latency(fixed=0.0, jitter=0.02)
+    ids = fake_godeploy.order_ids()[:200][::-1]
+    async with make_client(fake_godeploy) as client:
+        fan_out = client.order_items.for_orders(ids, concurrency=16, ordered=True)
+        results = [r.order_id async for r in fan_out]
+    assert results == ids
+
+
+async def test_accepts_order_models(fake_godeploy):
+    async with make_client(fake_godeploy) as client:
+        orders = [o async for o in client.orders.list(max_items=5)]
+        results = [r async for r in client.order_items.for_orders(orders, ordered=True)]
+    assert [r.order_id for r in results] == [o.id for o in orders]
+    assert all(isinstance(r, OrderItemsResult) and r.items for r in results)
+
+
+async def test_100k_orders_keep_tasks_bounded_by_concurrency():
+    concurrency = 8
+    async with FakeGoDeploy(seed=3, order_count=100_000) as fake, make_client(fake) as client:
+        consumed = 0
+
+        async def order_ids():
+            nonlocal consumed
+            for order_id in range(1, 100_001):
+                consumed += 1
+                yield order_id
+
+        baseline = len(asyncio.all_tasks())
+        peak = 0
+        count = 0
+        async with client.order_items.for_orders(order_ids(), concurrency=concurrency) as out:
+            async for _ in out:
+                count += 1
+                peak = max(peak, len(asyncio.all_tasks()) - baseline)
+                if count == 3_000:
+                    # Lazy: the input is read only as far as the slots allow.
+                    assert consumed <= count + concurrency
+                    break
+        assert peak <= concurrency + 2
+        assert acquired_connections(client) == 0
+
+
+async def test_consumer_break_cancels_in_flight_fetches(fake_godeploy):
+    fake_godeploy.faults.latency(fixed=0.3)
+    async with make_client(fake_godeploy) as client:
+        started = time.monotonic()
+        async with client.order_items.for_orders(range(1, 1000), concurrency=20) as results:
+            async for _ in results:
+                break
+        # The 19 others were cancelled, not awaited to completion (a lower bound is safe).
+        assert acquired_connections(client) == 0
+        assert fake_godeploy.count("listOrderItems") <= 21 + 20
+        assert time.monotonic() - started >= 0.3
+
+
+async def test_cancelling_the_consumer_task_releases_connections(fake_godeploy):
+    fake_godeploy.faults.latency(fixed=0.3)
+    async with make_client(fake_godeploy) as client:
+
+        async def consume() -> None:
+            async with client.order_items.for_orders(range(1, 100), concurrency=10) as results:
+                async for _ in results:
+                    pass
+
+        task = asyncio.create_task(consume())
+        while fake_godeploy.count() < 5:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert acquired_connections(client) == 0
+        assert not [t for t in asyncio.all_tasks() if "fetch" in repr(t.get_coro())]
+
+
+async def test_rate_limit_holds_within_one_burst(fake_godeploy):
+    rate = 50
+    async with make_client(fake_godeploy, max_requests_per_second=rate) as client:
+        started = time.monotonic()
+        results = [r async for r in client.order_items.for_orders(range(1, 101), concurrency=32)]
+        elapsed = time.monotonic() - started
+    assert len(results) == 100
+    # 100 requests at 50/s with a burst of 50 cannot finish before (100 - 50) / 50 = 1 s.
+    assert elapsed >= (100 - rate) / rate * 0.95
+
+
+def test_bad_concurrency_is_refused():
+    with pytest.raises(RequestValidationError):
+        FanOut([1], lambda x: asyncio.sleep(0), concurrency=0)
+
+
+async def test_a_fan_out_iterates_once():
+    async def work(value: int) -> int:
+        return value
+
+    fan_out = FanOut([1, 2], work)
+    assert [x async for x in fan_out] in ([1, 2], [2, 1])
+    with pytest.raises(RuntimeError):
+        aiter(fan_out)
