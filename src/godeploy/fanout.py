@@ -106,29 +106,41 @@ class FanOut(Generic[In, Out]):
     async def _run(self) -> AsyncIterator[Out]:
         """The fan-out loop: fill free slots, wait for one to finish, hand results out."""
         inputs = _as_async_iterator(self._inputs)
-        running: dict[asyncio.Task[Out], int] = {}
+        # A reader task reads ahead (at most `concurrency` inputs) so that a slow input, such as
+        # the order pager fetching its next page, never leaves the slots idle meanwhile.
+        ahead: asyncio.Queue[In] = asyncio.Queue(maxsize=self.concurrency)
+        reader = asyncio.ensure_future(_read_into(inputs, ahead))
+        running: dict[asyncio.Future[Out], int] = {}
         finished: dict[int, Out] = {}
+        getter: asyncio.Future[In] | None = None
         next_index = 0
         next_to_yield = 0
-        exhausted = False
         try:
             while True:
-                while (
-                    not exhausted
-                    and len(running) < self.concurrency
-                    and (not self.ordered or len(running) + len(finished) < self.reorder_window)
-                ):
-                    try:
-                        value = await anext(inputs)
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    running[asyncio.ensure_future(self._work(value))] = next_index
+                while self._has_room(running, finished) and not ahead.empty():
+                    running[asyncio.ensure_future(self._work(ahead.get_nowait()))] = next_index
                     next_index += 1
-                if not running:
-                    return
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                if reader.done() and ahead.empty():
+                    reader.result()  # an input that failed fails the fan-out
+                    if not running:
+                        return
+                waiting: set[asyncio.Future[Any]] = set(running)
+                if not reader.done():
+                    waiting.add(reader)
+                    if self._has_room(running, finished):
+                        getter = asyncio.ensure_future(ahead.get())
+                        waiting.add(getter)
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if getter is not None:
+                    if getter in done:
+                        running[asyncio.ensure_future(self._work(getter.result()))] = next_index
+                        next_index += 1
+                    else:
+                        getter.cancel()
+                    getter = None
                 for task in done:
+                    if task not in running:
+                        continue
                     index = running.pop(task)
                     result = task.result()
                     if self.ordered:
@@ -139,13 +151,27 @@ class FanOut(Generic[In, Out]):
                     yield finished.pop(next_to_yield)
                     next_to_yield += 1
         finally:
-            for task in running:
+            pending: list[asyncio.Future[Any]] = [*running, reader]
+            if getter is not None:
+                pending.append(getter)
+            for task in pending:
                 task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
+            await asyncio.gather(*pending, return_exceptions=True)
             close = getattr(inputs, "aclose", None)
             if close is not None:
                 await close()
+
+    def _has_room(self, running: dict[Any, int], finished: dict[int, Any]) -> bool:
+        """Whether another input may start (a free slot, and room in the reorder buffer)."""
+        if len(running) >= self.concurrency:
+            return False
+        return not self.ordered or len(running) + len(finished) < self.reorder_window
+
+
+async def _read_into(inputs: AsyncIterator[In], ahead: asyncio.Queue[In]) -> None:
+    """Move inputs into the bounded queue; waits while it is full."""
+    async for value in inputs:
+        await ahead.put(value)
 
 
 async def _iterate(inputs: Iterable[Any]) -> AsyncIterator[Any]:
