@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m godeploy.demo
+	$(BIN)/godeploy demo
 
 test: lint typecheck pytest
 

@@ -1,0 +1,343 @@
+"""The typer application: commands, options and their help (the work is in `_commands`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from godeploy import DEFAULT_BASE_URL, __version__
+from godeploy.cli import _commands as commands
+from godeploy.cli._connection import ConnectionSettings
+from godeploy.cli._errors import run_async
+from godeploy.cli._render import Output
+
+__all__ = ["app"]
+
+# One line per paragraph: the help formatter wraps them to the terminal.
+_HELP = (
+    "The go deploy Order API from a shell.\n\n"
+    "Connect with --token, --business-unit-id and --base-url (or GODEPLOY_TOKEN, "
+    "GODEPLOY_BUSINESS_UNIT_ID, GODEPLOY_BASE_URL). With none of them set, every command runs "
+    "against an embedded fake server, and says so on stderr.\n\n"
+    "Exit codes: 0 success; 1 the API or the network failed; 2 the input was refused (usage, "
+    "an invalid order file, a validation error); 130 interrupted."
+)
+
+# Unexpected errors are bugs and keep their plain traceback; rich's pretty one would print
+# local variables, the token among them.
+app = typer.Typer(
+    help=_HELP,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+products_app = typer.Typer(help="Products that can be ordered.", no_args_is_help=True)
+feature_sets_app = typer.Typer(help="Feature sets (and prices) of a product.", no_args_is_help=True)
+orders_app = typer.Typer(help="Orders: list, get, create.", no_args_is_help=True)
+order_items_app = typer.Typer(help="The items of orders.", no_args_is_help=True)
+app.add_typer(products_app, name="products")
+app.add_typer(feature_sets_app, name="feature-sets")
+app.add_typer(orders_app, name="orders")
+app.add_typer(order_items_app, name="order-items")
+
+_CONNECTION = "Connection"
+_OUTPUT = "Output"
+
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar="GODEPLOY_TOKEN",
+        help="The API token (a JWT). Never printed.",
+        show_default=False,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+BusinessUnitId = Annotated[
+    str | None,
+    typer.Option(
+        "--business-unit-id",
+        envvar="GODEPLOY_BUSINESS_UNIT_ID",
+        help="The business unit to work in (a UUID).",
+        show_default=False,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="GODEPLOY_BASE_URL",
+        help=f"The API's root URL (default {DEFAULT_BASE_URL}).",
+        show_default=False,
+        rich_help_panel=_CONNECTION,
+    ),
+]
+Fake = Annotated[
+    bool,
+    typer.Option(
+        "--fake",
+        help="Use an embedded fake server, whatever else is set.",
+        rich_help_panel=_CONNECTION,
+    ),
+]
+JsonLines = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="One JSON object per line (the API's keys) instead of a table.",
+        rich_help_panel=_OUTPUT,
+    ),
+]
+Limit = Annotated[
+    int | None,
+    typer.Option("--limit", min=1, help="Stop after this many items.", rich_help_panel=_OUTPUT),
+]
+PageSize = Annotated[
+    int,
+    typer.Option("--page-size", min=1, help="Items per request.", rich_help_panel=_OUTPUT),
+]
+OrderId = Annotated[int, typer.Argument(min=1, help="The order's id.", show_default=False)]
+ProductId = Annotated[str, typer.Argument(help="The product's id (a UUID).", show_default=False)]
+
+
+def _settings(
+    token: str | None, business_unit_id: str | None, base_url: str | None, fake: bool
+) -> ConnectionSettings:
+    """The connection options; an empty environment variable counts as unset."""
+    return ConnectionSettings(
+        token=token or None,
+        business_unit_id=business_unit_id or None,
+        base_url=base_url or None,
+        force_fake=fake,
+    )
+
+
+def _show_version(value: bool) -> None:
+    """`--version`: print the SDK's version and stop."""
+    if value:
+        print(f"godeploy {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """The go deploy Order API from a shell."""
+
+
+@products_app.command("list")
+def products_list(
+    limit: Limit = None,
+    page_size: PageSize = 100,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """List the products."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.list_products(settings, output, limit=limit, page_size=page_size))
+
+
+@products_app.command("get")
+def products_get(
+    product_id: ProductId,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """Show one product."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.get_product(settings, output, product_id))
+
+
+@feature_sets_app.command("list")
+def feature_sets_list(
+    product_id: ProductId,
+    limit: Limit = None,
+    page_size: PageSize = 100,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """List the feature sets of a product, with their prices."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(
+        lambda: commands.list_feature_sets(
+            settings, output, product_id, limit=limit, page_size=page_size
+        )
+    )
+
+
+@feature_sets_app.command("get")
+def feature_sets_get(
+    product_id: ProductId,
+    feature_set_id: Annotated[
+        str, typer.Argument(help="The feature set's id (a UUID).", show_default=False)
+    ],
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """Show one feature set of a product."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.get_feature_set(settings, output, product_id, feature_set_id))
+
+
+@orders_app.command("list")
+def orders_list(
+    limit: Limit = None,
+    page_size: PageSize = 100,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """List the orders."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.list_orders(settings, output, limit=limit, page_size=page_size))
+
+
+@orders_app.command("get")
+def orders_get(
+    order_id: OrderId,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """Show one order."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.get_order(settings, output, order_id))
+
+
+@orders_app.command("create")
+def orders_create(
+    order_file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            "-f",
+            help="The API's JSON create body (purchaseOrderReference, emailKeys, "
+            "contactEmail, orderItems[featureSetId, quantity, ...]).",
+            show_default=False,
+        ),
+    ],
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """Create an order from a JSON file (it is sent once: a create is never retried blindly)."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(lambda: commands.create_order(settings, output, order_file))
+
+
+@order_items_app.command("list")
+def order_items_list(
+    order_id: OrderId,
+    limit: Limit = None,
+    page_size: PageSize = 100,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """List the items of one order."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(
+        lambda: commands.list_order_items(
+            settings, output, order_id, limit=limit, page_size=page_size
+        )
+    )
+
+
+@order_items_app.command("fan-out")
+def order_items_fan_out(
+    order_ids: Annotated[
+        list[int] | None,
+        typer.Argument(min=1, help="The orders (or --all).", show_default=False),
+    ] = None,
+    all_orders: Annotated[
+        bool, typer.Option("--all", help="Every order, streamed from the order listing.")
+    ] = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
+    ] = 16,
+    json_lines: JsonLines = False,
+    token: Token = None,
+    business_unit_id: BusinessUnitId = None,
+    base_url: BaseUrl = None,
+    fake: Fake = False,
+) -> None:
+    """Fetch the items of many orders at once, with a progress bar on stderr."""
+    settings = _settings(token, business_unit_id, base_url, fake)
+    output = Output(json_lines=json_lines)
+    run_async(
+        lambda: commands.fan_out_order_items(
+            settings, output, order_ids or [], all_orders=all_orders, concurrency=concurrency
+        )
+    )
+
+
+@app.command("demo")
+def demo(
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
+    ] = 32,
+    sample_size: Annotated[
+        int,
+        typer.Option("--sample", min=1, help="Orders fetched one at a time for the comparison."),
+    ] = 40,
+) -> None:
+    """The end-to-end demo against an embedded fake with latency and injected faults."""
+    from godeploy.cli._demo import run_demo  # only the demo needs it
+
+    output = Output(json_lines=False)
+    run_async(lambda: run_demo(output, concurrency=concurrency, sample_size=sample_size))
+
+
+@app.command("fake-server")
+def fake_server(
+    port: Annotated[int, typer.Option("--port", "-p", min=0, help="0 picks a free port.")] = 8080,
+    seed: Annotated[int, typer.Option("--seed", help="Makes the data repeatable.")] = 7,
+    orders: Annotated[int, typer.Option("--orders", min=0, help="Stored orders.")] = 4150,
+    products: Annotated[int, typer.Option("--products", min=1, help="Products.")] = 287,
+    latency_ms: Annotated[
+        float, typer.Option("--latency-ms", min=0, help="Added to every answer.")
+    ] = 0.0,
+) -> None:
+    """Serve the fake go deploy API on 127.0.0.1 until Ctrl-C (prints its URL, token, unit)."""
+    # The standalone runner of `python -m godeploy.testing`, so that both behave the same.
+    from godeploy.testing.__main__ import main as run_fake_server
+
+    argv = [f"--port={port}", f"--seed={seed}", f"--orders={orders}", f"--products={products}"]
+    raise typer.Exit(run_fake_server([*argv, f"--latency-ms={latency_ms}"]))

@@ -1,0 +1,256 @@
+"""What each command does, as coroutines over an open client (`_app` wires them to typer)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TypeVar
+
+from rich.progress import Progress, TaskID
+
+from godeploy import AsyncPager, GoDeployClient, Order, OrderItemsResult
+from godeploy.cli._connection import ConnectionSettings, open_client
+from godeploy.cli._errors import CommandError, UsageError, describe_error
+from godeploy.cli._order_file import read_order_file
+from godeploy.cli._render import (
+    FEATURE_SET_VIEW,
+    ORDER_ITEM_VIEW,
+    ORDER_VIEW,
+    PRODUCT_VIEW,
+    Output,
+    TableView,
+)
+
+__all__ = [
+    "ORDERS_PAGE_SIZE",
+    "create_order",
+    "fan_out_order_items",
+    "get_feature_set",
+    "get_order",
+    "get_product",
+    "list_feature_sets",
+    "list_order_items",
+    "list_orders",
+    "list_products",
+    "stream_all_orders",
+    "total_setter",
+]
+
+T = TypeVar("T")
+
+ORDERS_PAGE_SIZE = 100
+"""Orders per page when streaming every order into a fan-out: 42 requests for 4150 orders."""
+
+
+def effective_page_size(page_size: int, limit: int | None) -> int:
+    """No bigger a page than the limit needs (`--limit 5` asks for 5 items, not 100)."""
+    return page_size if limit is None else min(page_size, limit)
+
+
+async def list_products(
+    settings: ConnectionSettings, output: Output, *, limit: int | None, page_size: int
+) -> None:
+    """`godeploy products list`."""
+    async with open_client(settings, output.notice) as client:
+        pager = client.products.list(
+            page_size=effective_page_size(page_size, limit), max_items=limit
+        )
+        await print_listing(output, pager, PRODUCT_VIEW, limit=limit)
+
+
+async def get_product(settings: ConnectionSettings, output: Output, product_id: str) -> None:
+    """`godeploy products get PRODUCT_ID`."""
+    async with open_client(settings, output.notice) as client:
+        product = await client.products.get(product_id)
+    output.show_one(product, f"Product {product.code}")
+
+
+async def list_feature_sets(
+    settings: ConnectionSettings,
+    output: Output,
+    product_id: str,
+    *,
+    limit: int | None,
+    page_size: int,
+) -> None:
+    """`godeploy feature-sets list PRODUCT_ID`."""
+    async with open_client(settings, output.notice) as client:
+        pager = client.feature_sets.list(
+            product_id, page_size=effective_page_size(page_size, limit), max_items=limit
+        )
+        await print_listing(output, pager, FEATURE_SET_VIEW, limit=limit)
+
+
+async def get_feature_set(
+    settings: ConnectionSettings, output: Output, product_id: str, feature_set_id: str
+) -> None:
+    """`godeploy feature-sets get PRODUCT_ID FEATURE_SET_ID`."""
+    async with open_client(settings, output.notice) as client:
+        feature_set = await client.feature_sets.get(product_id, feature_set_id)
+    output.show_one(feature_set, f"Feature set {feature_set.name}")
+
+
+async def list_orders(
+    settings: ConnectionSettings, output: Output, *, limit: int | None, page_size: int
+) -> None:
+    """`godeploy orders list`."""
+    async with open_client(settings, output.notice) as client:
+        pager = client.orders.list(page_size=effective_page_size(page_size, limit), max_items=limit)
+        await print_listing(output, pager, ORDER_VIEW, limit=limit)
+
+
+async def get_order(settings: ConnectionSettings, output: Output, order_id: int) -> None:
+    """`godeploy orders get ORDER_ID`."""
+    async with open_client(settings, output.notice) as client:
+        order = await client.orders.get(order_id)
+    output.show_one(order, f"Order {order.id}")
+
+
+async def create_order(settings: ConnectionSettings, output: Output, order_file: Path) -> None:
+    """`godeploy orders create --file order.json`."""
+    # Read before connecting: a bad file must not cost a request (or start a fake).
+    keywords = read_order_file(order_file)
+    async with open_client(settings, output.notice) as client:
+        order = await client.orders.create(**keywords)
+    output.show_one(order, f"Order {order.id} created")
+
+
+async def list_order_items(
+    settings: ConnectionSettings,
+    output: Output,
+    order_id: int,
+    *,
+    limit: int | None,
+    page_size: int,
+) -> None:
+    """`godeploy order-items list ORDER_ID`."""
+    async with open_client(settings, output.notice) as client:
+        pager = client.order_items.list(
+            order_id, page_size=effective_page_size(page_size, limit), max_items=limit
+        )
+        await print_listing(output, pager, ORDER_ITEM_VIEW, limit=limit)
+
+
+async def fan_out_order_items(
+    settings: ConnectionSettings,
+    output: Output,
+    order_ids: list[int],
+    *,
+    all_orders: bool,
+    concurrency: int,
+) -> None:
+    """`godeploy order-items fan-out (ORDER_ID... | --all) --concurrency N`.
+
+    Items come out in the order of the orders. An order that fails does not stop the others:
+    it gets a `warning:` line, and the command exits 1 at the end.
+
+    Raises:
+        UsageError: both or neither of ORDER_ID and --all.
+        CommandError: some orders could not be fetched.
+    """
+    if bool(order_ids) == all_orders:
+        raise UsageError("give either ORDER_ID... or --all")
+    started = time.perf_counter()
+    async with open_client(settings, output.notice) as client:
+        sink = output.items(ORDER_ITEM_VIEW)
+        orders = items = failed = 0
+        with output.progress(transient=True) as progress:
+            task = progress.add_task("order items", total=len(order_ids) or None)
+            set_total = total_setter(progress, task)
+            source = order_ids or stream_all_orders(client, total_known=set_total)
+            async with client.order_items.for_orders(
+                source, concurrency=concurrency, ordered=True
+            ) as results:
+                async for result in results:
+                    orders += 1
+                    items += len(result.items)
+                    failed += _report_failure(output, result)
+                    for item in result.items:
+                        sink.add(item)
+                    progress.advance(task)
+        sink.finish()
+        stats = client.stats
+    output.notice(
+        f"fetched {items} items of {orders} orders in {time.perf_counter() - started:.1f}s "
+        f"({stats['requests']} requests, {stats['retries']} retries, concurrency {concurrency})"
+    )
+    if failed:
+        raise CommandError(f"the items of {failed} of {orders} orders could not be fetched")
+
+
+def _report_failure(output: Output, result: OrderItemsResult) -> int:
+    """Print a warning for a failed order; return 1 if it failed, else 0."""
+    if result.error is None:
+        return 0
+    output.stderr.print(
+        f"warning: order {result.order_id}: {describe_error(result.error)}",
+        markup=False,
+        soft_wrap=True,
+    )
+    return 1
+
+
+def total_setter(progress: Progress, task: TaskID) -> Callable[[int], None]:
+    """A callback that gives the progress bar its total once the first page tells it."""
+
+    def set_total(total: int) -> None:
+        progress.update(task, total=total)
+
+    return set_total
+
+
+async def stream_all_orders(
+    client: GoDeployClient, *, total_known: Callable[[int], None]
+) -> AsyncIterator[Order]:
+    """Every order, streamed from `client.orders.list(page_size=100)` page by page.
+
+    Args:
+        client: the client.
+        total_known: called once with the API's total order count, from the first page.
+
+    Yields:
+        Each order, as soon as its page arrives.
+    """
+    first = True
+    async for page in client.orders.list(page_size=ORDERS_PAGE_SIZE).pages():
+        if first:
+            total_known(page.page_info.total_item_count)
+            first = False
+        for order in page.items:
+            yield order
+
+
+async def print_listing(
+    output: Output, pager: AsyncPager[T], view: TableView[T], *, limit: int | None
+) -> None:
+    """Print every item of a listing, with a progress bar when it spans several pages."""
+    sink = output.items(view)
+    async for item in _items_with_progress(output, pager, limit=limit, description=view.title):
+        sink.add(item)
+    sink.finish()
+
+
+async def _items_with_progress(
+    output: Output, pager: AsyncPager[T], *, limit: int | None, description: str
+) -> AsyncIterator[T]:
+    """The pager's items (at most `limit`); a transient progress bar once a second page is due."""
+    progress: Progress | None = None
+    task: TaskID | None = None
+    emitted = 0
+    try:
+        async for page in pager.pages():
+            wanted = page.page_info.total_item_count if limit is None else limit
+            wanted = min(wanted, page.page_info.total_item_count)
+            if progress is None and page.has_next and wanted > len(page.items):
+                progress = output.progress(transient=True)
+                progress.start()
+                task = progress.add_task(description, total=wanted)
+            for item in page.items[: None if limit is None else limit - emitted]:
+                yield item
+                emitted += 1
+            if progress is not None and task is not None:
+                progress.update(task, completed=emitted)
+    finally:
+        if progress is not None:
+            progress.stop()

@@ -1,0 +1,150 @@
+"""How a command ends: one `error: ...` line on stderr and an exit code, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, NoReturn
+
+from godeploy import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    GoDeployError,
+    InternalServerError,
+    NotFoundError,
+    OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestValidationError,
+    ServiceUnavailableError,
+)
+
+__all__ = [
+    "EXIT_API_ERROR",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "CommandError",
+    "UsageError",
+    "describe_error",
+    "exit_code_of",
+    "fail",
+    "run_async",
+]
+
+EXIT_API_ERROR = 1
+"""The API answered an error, or could not be reached."""
+EXIT_USAGE = 2
+"""The input was refused: bad usage, an invalid file, a validation error (click uses 2 too)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C, as shells report SIGINT."""
+
+# The first match wins, so subclasses come before their bases.
+_LABELS: tuple[tuple[type[GoDeployError], str], ...] = (
+    (AuthenticationError, "unauthorized"),
+    (PermissionDeniedError, "forbidden"),
+    (NotFoundError, "not found"),
+    (BadRequestError, "refused by the API"),
+    (RateLimitError, "rate limited"),
+    (ServiceUnavailableError, "service unavailable"),
+    (InternalServerError, "server error"),
+    (APIStatusError, "API error"),
+    (APITimeoutError, "timed out"),
+    (APIConnectionError, "cannot reach the API"),
+    (RequestValidationError, "invalid input"),
+    (OrderOutcomeUnknownError, "order outcome unknown"),
+)
+
+_HINTS: dict[type[GoDeployError], str] = {
+    AuthenticationError: "check --token or GODEPLOY_TOKEN",
+    PermissionDeniedError: "check --business-unit-id or GODEPLOY_BUSINESS_UNIT_ID",
+}
+
+
+class UsageError(Exception):
+    """Input the command itself refuses before any request (exit code 2)."""
+
+
+class CommandError(Exception):
+    """A command that ran but did not fully succeed (its message is the last line)."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_API_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def describe_error(error: GoDeployError) -> str:
+    """One line that says what went wrong, labelled by kind (`not found: GET ... 404`)."""
+    label = next((text for kind, text in _LABELS if isinstance(error, kind)), "error")
+    message = _one_line(str(error)) or type(error).__name__
+    if isinstance(error, RequestValidationError):
+        message = _with_field_problems(message, error.errors)
+    hint = next((text for kind, text in _HINTS.items() if isinstance(error, kind)), None)
+    if hint is not None:
+        message = f"{message} ({hint})"
+    return f"{label}: {message}"
+
+
+def _with_field_problems(message: str, errors: dict[str, list[str]]) -> str:
+    """Add each field's problems to a message that does not already say them."""
+    details = [
+        f"{field}: {', '.join(problems)}"
+        for field, problems in sorted(errors.items())
+        if not all(problem in message for problem in problems)
+    ]
+    return f"{message}: {'; '.join(details)}" if details else message
+
+
+def exit_code_of(error: GoDeployError) -> int:
+    """2 when the input was at fault (the SDK's checks, the API's 400), else 1."""
+    if isinstance(error, RequestValidationError | BadRequestError):
+        return EXIT_USAGE
+    return EXIT_API_ERROR
+
+
+def fail(message: str, exit_code: int) -> NoReturn:
+    """Print `error: <message>` on stderr and exit."""
+    print(f"error: {_one_line(message)}", file=sys.stderr)
+    raise SystemExit(exit_code)
+
+
+def run_async(command: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run a command's coroutine; turn every expected failure into one line and an exit code.
+
+    Args:
+        command: makes the coroutine (a factory, so nothing is created that is never awaited).
+    """
+    try:
+        asyncio.run(command())
+    except UsageError as problem:
+        fail(str(problem), EXIT_USAGE)
+    except CommandError as failure:
+        fail(str(failure), failure.exit_code)
+    except GoDeployError as error:
+        fail(describe_error(error), exit_code_of(error))
+    except BrokenPipeError:
+        # The reader went away (`godeploy orders list --json | head`): stop quietly, and keep
+        # Python from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_API_ERROR) from None
+    except OSError as error:
+        # A file that cannot be read, a port already taken, a closed pipe: no traceback.
+        fail(_describe_os_error(error), EXIT_API_ERROR)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _describe_os_error(error: OSError) -> str:
+    """`strerror: filename`, or the error's text."""
+    if error.strerror and error.filename is not None:
+        return f"{error.strerror}: {error.filename}"
+    return str(error) or type(error).__name__
+
+
+def _one_line(text: str) -> str:
+    """Collapse a message onto one line."""
+    return " ".join(text.split())

@@ -1,0 +1,227 @@
+"""What the commands print: rich tables, JSON lines with exact decimals, progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any, Generic, Literal, TypeVar
+
+from attrs import define
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from godeploy import FeatureSet, Order, OrderItem, Price, Product, converter
+
+__all__ = [
+    "FEATURE_SET_VIEW",
+    "ORDER_ITEM_VIEW",
+    "ORDER_VIEW",
+    "PRODUCT_VIEW",
+    "Column",
+    "ItemSink",
+    "Output",
+    "TableView",
+    "format_prices",
+    "json_text",
+]
+
+T = TypeVar("T")
+
+
+@define(frozen=True)
+class Column(Generic[T]):
+    """One column of a table: its header and how to read a cell from an item."""
+
+    header: str
+    cell: Callable[[T], str]
+    justify: Literal["left", "right"] = "left"
+    # Ids must stay whole and on one line so they can be copied into the next command.
+    no_wrap: bool = False
+
+
+@define(frozen=True)
+class TableView(Generic[T]):
+    """How a kind of item is shown as a table."""
+
+    title: str
+    columns: Sequence[Column[T]]
+
+    def table(self, items: Sequence[T]) -> Table:
+        """Build the table of `items`."""
+        table = Table(title=f"{self.title} ({len(items)})", title_justify="left")
+        for column in self.columns:
+            table.add_column(column.header, justify=column.justify, no_wrap=column.no_wrap)
+        for item in items:
+            table.add_row(*(column.cell(item) for column in self.columns))
+        return table
+
+
+def format_prices(prices: Sequence[Price]) -> str:
+    """`GBP 48.0000, EUR 55.00`: each value exactly as the API sent it."""
+    return ", ".join(f"{price.currency} {price.value}" for price in prices) or "-"
+
+
+PRODUCT_VIEW: TableView[Product] = TableView(
+    "Products",
+    [
+        Column("id", lambda product: str(product.id), no_wrap=True),
+        Column("code", lambda product: product.code, no_wrap=True),
+        Column("name", lambda product: product.name),
+        Column("courses", lambda product: str(len(product.course_ids)), justify="right"),
+    ],
+)
+
+FEATURE_SET_VIEW: TableView[FeatureSet] = TableView(
+    "Feature sets",
+    [
+        Column("id", lambda feature_set: str(feature_set.id), no_wrap=True),
+        Column("name", lambda feature_set: feature_set.name),
+        Column(
+            "access days",
+            lambda feature_set: str(feature_set.course_access_period_days),
+            justify="right",
+        ),
+        Column(
+            "save days",
+            lambda feature_set: str(feature_set.module_save_period_days),
+            justify="right",
+        ),
+        Column("prices", lambda feature_set: format_prices(feature_set.prices)),
+    ],
+)
+
+ORDER_VIEW: TableView[Order] = TableView(
+    "Orders",
+    [
+        Column("id", lambda order: str(order.id), justify="right", no_wrap=True),
+        Column("reference", lambda order: order.purchasing_order_reference),
+        Column("status", lambda order: str(order.order_status)),
+        Column("created (UTC)", lambda order: f"{order.created:%Y-%m-%d %H:%M}", no_wrap=True),
+        Column("contact", lambda order: order.contact_email or "-"),
+    ],
+)
+
+ORDER_ITEM_VIEW: TableView[OrderItem] = TableView(
+    "Order items",
+    [
+        Column("order", lambda item: str(item.order_id), justify="right", no_wrap=True),
+        Column("id", lambda item: str(item.id), justify="right", no_wrap=True),
+        Column("feature set", lambda item: str(item.feature_set_id), no_wrap=True),
+        Column("qty", lambda item: str(item.quantity), justify="right"),
+        Column("description", lambda item: item.description),
+    ],
+)
+
+
+def json_text(value: Any) -> str:
+    """Write JSON-ready data (from `converter.unstructure`) as compact JSON text.
+
+    Decimals are written exactly (`48.0000`): `json.dumps` would turn them into binary floats
+    first, losing trailing zeros and digits. The SDK's own writer is private, hence this one.
+
+    Raises:
+        TypeError: a value that has no JSON form.
+    """
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise TypeError(f"{value} is not a JSON number")
+        return str(value)
+    if isinstance(value, dict):
+        members = (f"{_json_scalar(str(key))}:{json_text(item)}" for key, item in value.items())
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(json_text(item) for item in value) + "]"
+    return _json_scalar(value)
+
+
+def _json_scalar(value: Any) -> str:
+    """A string, number, boolean or null, as the json module writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False)
+
+
+class ItemSink(Generic[T]):
+    """Takes the items of a listing one by one: a JSON line each, or one table at the end."""
+
+    def __init__(self, output: Output, view: TableView[T]) -> None:
+        self._output = output
+        self._view = view
+        self._rows: list[T] = []
+
+    def add(self, item: T) -> None:
+        """Print the item's JSON line now, or keep it for the table."""
+        if self._output.json_lines:
+            self._output.write_json(item)
+        else:
+            self._rows.append(item)
+
+    def finish(self) -> None:
+        """Print the table (in table mode)."""
+        if not self._output.json_lines:
+            self._output.stdout.print(self._view.table(self._rows))
+
+
+class Output:
+    """Where a command writes: results to stdout, notes and progress to stderr.
+
+    Args:
+        json_lines: one JSON object per line on stdout instead of tables.
+    """
+
+    def __init__(self, *, json_lines: bool) -> None:
+        self.json_lines = json_lines
+        self.stdout = Console(highlight=False)
+        self.stderr = Console(stderr=True, highlight=False)
+
+    def notice(self, text: str) -> None:
+        """A note for the user, on stderr so that stdout stays machine-readable."""
+        print(text, file=sys.stderr)
+
+    def write_json(self, model: Any) -> None:
+        """One model as one JSON line, with the API's camelCase keys."""
+        sys.stdout.write(json_text(converter.unstructure(model)) + "\n")
+
+    def items(self, view: TableView[T]) -> ItemSink[T]:
+        """A sink for the items of a listing."""
+        return ItemSink(self, view)
+
+    def show_one(self, model: Any, title: str) -> None:
+        """One model: a JSON line, or a two-column table of its fields."""
+        if self.json_lines:
+            self.write_json(model)
+            return
+        table = Table("field", "value", title=title, title_justify="left")
+        for key, value in converter.unstructure(model).items():
+            table.add_row(key, value if isinstance(value, str) else json_text(value))
+        self.stdout.print(table)
+
+    def progress(self, *, transient: bool) -> Progress:
+        """A progress bar on stderr when it is a terminal; a transient one disappears once done.
+
+        Elsewhere (a pipe, a log file, a test) it draws nothing at all, so stderr keeps only
+        the lines worth reading.
+        """
+        return Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TaskProgressColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.stderr,
+            transient=transient,
+            # Lines printed to a terminal stdout meanwhile go above the bar, not through it.
+            redirect_stdout=sys.stdout.isatty(),
+            redirect_stderr=False,
+            disable=not self.stderr.is_terminal,
+        )

@@ -1,0 +1,1 @@
+"""Tests of the `godeploy` command (a package, so its conftest does not shadow tests/conftest)."""
