@@ -14,8 +14,8 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
-from conftest import REFERENCE_EXAMPLES, ReferenceExample
 from godeploy import models
 from godeploy._converter import decode_json, dumps, structure, structure_json, unstructure
 from godeploy._exceptions import ResponseValidationError
@@ -269,7 +269,7 @@ def test_a_body_that_does_not_fit_names_the_place(test_id: str) -> None:
 @pytest.mark.parametrize("test_id", BAD_BODIES)
 def test_a_bad_body_is_bad_by_the_spec_too(test_id: str) -> None:
     """Each bad body above is bad by the contract, not only by the converter."""
-    from test_spec import schema_errors
+    from tests.test_spec import schema_errors
 
     example_id, data, _ = bad_body(test_id)
     assert schema_errors(EXAMPLES[example_id].schema, json.loads(json.dumps(data, default=float)))
@@ -482,7 +482,7 @@ ORDERS = st.fixed_dictionaries(
 @settings(max_examples=200, deadline=None)
 @given(ORDERS)
 def test_random_valid_orders_round_trip(data: dict[str, Any]) -> None:
-    from test_spec import schema_errors
+    from tests.test_spec import schema_errors
 
     assert schema_errors("Order", data) == []  # the strategy makes valid orders only
     order = structure_json(json.dumps(data), Order)

@@ -20,9 +20,9 @@ from uuid import UUID
 import attrs
 import pytest
 import yaml
+from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
-from conftest import ROOT, SPEC_PATH
 from godeploy._converter import structure, unstructure
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"

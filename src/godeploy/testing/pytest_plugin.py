@@ -1,1 +1,78 @@
-"""pytest fixtures of godeploy (in progress)."""
+"""pytest fixtures of godeploy, registered through the `pytest11` entry point `godeploy`.
+
+Fixtures:
+    fake_godeploy: a started `FakeGoDeploy` (seed 7, the reference's sizes), closed after the
+        test. Override the `fake_godeploy_options` fixture to pass other constructor
+        arguments, e.g. `return {"seed": 1, "order_count": 50}`.
+    godeploy_client: a `godeploy.GoDeployClient` for `fake_godeploy`, opened with
+        `async with` and closed after the test.
+
+The fixtures are async and need pytest-asyncio; the SDK itself does not depend on it. Without
+pytest-asyncio this plugin still loads, and the fixtures skip the tests that use them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from godeploy.testing import FakeGoDeploy
+
+__all__ = ["fake_godeploy", "fake_godeploy_options", "godeploy_client"]
+
+_NO_PYTEST_ASYNCIO = (
+    "the {name} fixture is async and needs pytest-asyncio: pip install pytest-asyncio"
+)
+
+try:
+    import pytest_asyncio
+except ImportError:  # pragma: no cover - exercised by a test that hides pytest-asyncio
+    _HAS_PYTEST_ASYNCIO = False
+else:
+    _HAS_PYTEST_ASYNCIO = True
+
+
+@pytest.fixture
+def fake_godeploy_options() -> dict[str, Any]:
+    """Keyword arguments for `FakeGoDeploy` in `fake_godeploy`; override it to change them."""
+    return {"seed": 7}
+
+
+if _HAS_PYTEST_ASYNCIO:
+
+    @pytest_asyncio.fixture
+    async def fake_godeploy(fake_godeploy_options: dict[str, Any]) -> AsyncIterator[FakeGoDeploy]:
+        """A running FakeGoDeploy on loopback, closed after the test."""
+        from godeploy.testing import FakeGoDeploy
+
+        async with FakeGoDeploy(**fake_godeploy_options) as fake:
+            yield fake
+
+    @pytest_asyncio.fixture
+    async def godeploy_client(fake_godeploy: FakeGoDeploy) -> AsyncIterator[Any]:
+        """A `godeploy.GoDeployClient` talking to `fake_godeploy`, closed after the test."""
+        # Imported here: the plugin loads in every pytest run, the client is heavier and may
+        # be mid-edit while the fake's own tests run.
+        from godeploy import GoDeployClient  # type: ignore[attr-defined,unused-ignore]
+
+        async with GoDeployClient(
+            token=fake_godeploy.token,
+            business_unit_id=fake_godeploy.business_unit_id,
+            base_url=fake_godeploy.url,
+        ) as client:
+            yield client
+
+else:  # pragma: no cover - exercised by a test that hides pytest-asyncio
+
+    @pytest.fixture
+    def fake_godeploy() -> None:
+        """Skips: pytest-asyncio is missing."""
+        pytest.skip(_NO_PYTEST_ASYNCIO.format(name="fake_godeploy"))
+
+    @pytest.fixture
+    def godeploy_client() -> None:
+        """Skips: pytest-asyncio is missing."""
+        pytest.skip(_NO_PYTEST_ASYNCIO.format(name="godeploy_client"))

@@ -1,0 +1,92 @@
+"""What the fake saw: a bounded log of requests and unbounded (but tiny) counters."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["RecordedRequest", "RequestLog"]
+
+
+@dataclass(slots=True, eq=False)
+class RecordedRequest:
+    """One request the fake received, and how it answered.
+
+    A request is logged when it arrives; `body`, `fault` and `status` are filled in as it is
+    served, so a request still in flight (e.g. during injected latency) shows `status=None`.
+
+    Attributes:
+        method: the HTTP method.
+        path: the path, without the query.
+        query: the query parameters (the first value of each name).
+        headers: the request headers; the `Authorization` value is masked (`Bearer ***`).
+        route: the operationId it reached, or None for a path or method the API does not have.
+        authenticated: whether it carried the fake's current token.
+        body: the request body (empty for GET).
+        fault: the label of the fault inflicted on it (`status(503)`), or None.
+        status: the status the fake answered with (for a `reset` fault, the status of the
+            headers it sent before the reset); None while in flight, or when it never
+            answered (the client went away, e.g. during a stall).
+    """
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]
+    route: str | None
+    authenticated: bool
+    body: bytes = b""
+    fault: str | None = None
+    status: int | None = None
+
+    def json(self) -> Any:
+        """The body parsed as JSON (numbers with a fraction as Decimal)."""
+        return json.loads(self.body, parse_float=Decimal)
+
+
+class RequestLog:
+    """The last `maxlen` requests in full, and counts of every request by route and status."""
+
+    def __init__(self, maxlen: int) -> None:
+        if maxlen < 0:
+            raise ValueError("log_size must not be negative")
+        self._records: deque[RecordedRequest] = deque(maxlen=maxlen)
+        self._received: Counter[str | None] = Counter()
+        self._answered: Counter[tuple[str | None, int]] = Counter()
+
+    def received(self, record: RecordedRequest) -> None:
+        """Log a request as it arrives."""
+        self._records.append(record)
+        self._received[record.route] += 1
+
+    def answered(self, record: RecordedRequest, status: int) -> None:
+        """Note the status a logged request was answered with."""
+        record.status = status
+        self._answered[record.route, status] += 1
+
+    @property
+    def records(self) -> list[RecordedRequest]:
+        """The kept records, oldest first."""
+        return list(self._records)
+
+    def count(self, route: str | None = None, *, status: int | None = None) -> int:
+        """Requests received for `route` (None: any), or answered with `status` if given."""
+        if status is None:
+            if route is None:
+                return sum(self._received.values())
+            return self._received[route]
+        return sum(
+            number
+            for (seen_route, seen_status), number in self._answered.items()
+            if seen_status == status and (route is None or seen_route == route)
+        )
+
+    def clear(self) -> None:
+        """Forget every record and count."""
+        self._records.clear()
+        self._received.clear()
+        self._answered.clear()

@@ -1,0 +1,1 @@
+"""Tests of godeploy.testing: the FakeGoDeploy server, its faults, fixtures and CLI."""
