@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -49,6 +50,7 @@ T = TypeVar("T")
 TokenProvider = str | Callable[[], Awaitable[str]]
 """A bearer token, or an async callable that returns a fresh one (rotating JWTs)."""
 
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-trace-id")
 _MAX_ERROR_TEXT = 2000
 
@@ -80,6 +82,9 @@ class TokenSource:
         if isinstance(token, str):
             if not token.strip():
                 raise RequestValidationError("token must not be empty")
+            if _CONTROL_CHARACTERS.search(token):
+                # It could not go in a header: refused here rather than by aiohttp mid-request.
+                raise RequestValidationError("token must not contain control characters")
             self._static: str | None = token
             self._provider: Callable[[], Awaitable[str]] | None = None
         elif callable(token):
@@ -100,6 +105,12 @@ class TokenSource:
     def refresh_count(self) -> int:
         """How many times the callable was asked for a token."""
         return self._generation
+
+    def cached(self) -> tuple[str, int] | None:
+        """The token to use and its generation when no await is needed (the common case)."""
+        if self._current is None:
+            return None
+        return self._current, self._generation
 
     async def get(self) -> tuple[str, int]:
         """Return the token to use and its generation."""
@@ -124,8 +135,10 @@ class TokenSource:
         """Ask the callable for a token (under the lock)."""
         assert self._provider is not None
         token = await self._provider()
-        if not isinstance(token, str) or not token.strip():
-            raise RequestValidationError("the token callable must return a non-empty string")
+        if not isinstance(token, str) or not token.strip() or _CONTROL_CHARACTERS.search(token):
+            raise RequestValidationError(
+                "the token callable must return a non-empty string without control characters"
+            )
         self._current = token
         self._generation += 1
 
@@ -199,7 +212,7 @@ class ClientCore:
 
     def url(self, *segments: str | int) -> URL:
         """The absolute URL of an API path below the base URL."""
-        return self.base_url.joinpath(*(str(segment) for segment in segments))
+        return self.base_url.joinpath(*map(str, segments))
 
     def options(
         self,
@@ -257,15 +270,20 @@ class ClientCore:
                 retry_after_cap=policy.retry_after_cap,
                 retryable_statuses=policy.retryable_statuses,
             )
-        full_url = url.update_query({**(query or {}), "businessUnitId": options.business_unit_id})
+        parameters = {**(query or {}), "businessUnitId": options.business_unit_id}
+        # The same URL either way; with_query is the cheaper when the URL has no query yet.
+        full_url = (
+            url.update_query(parameters) if url.raw_query_string else url.with_query(parameters)
+        )
         body = None if json_body is None else json.dumps(json_body).encode()
         retry_number = 0
         refreshed = False
         while True:
-            await self._wait_for_pause(deadline, method, full_url)
+            if self._paused_until > time.monotonic():
+                await self._wait_for_pause(deadline, method, full_url)
             if self.rate_limiter is not None:
                 await self.rate_limiter.acquire()
-            token, generation = await self.token.get()
+            token, generation = self.token.cached() or await self.token.get()
             outcome = await self._attempt(
                 method, full_url, body, token, timeout, deadline, retry_number + 1
             )
@@ -353,10 +371,11 @@ class ClientCore:
                 attempt,
             )
             return error
-        elapsed = (loop.time() - started) * 1000
-        logger.debug(
-            "%s %s %d %.1fms attempt=%d", method, url.path, response.status, elapsed, attempt
-        )
+        if logger.isEnabledFor(logging.DEBUG):
+            elapsed = (loop.time() - started) * 1000
+            logger.debug(
+                "%s %s %d %.1fms attempt=%d", method, url.path, response.status, elapsed, attempt
+            )
         if 200 <= response.status < 300:
             return response
         status_error = self._status_error(method, url, response)
@@ -368,7 +387,8 @@ class ClientCore:
         """Build the typed error of an error response."""
         body: Any = response.body.decode("utf-8", errors="replace")
         if "json" in response.headers.get("Content-Type", ""):
-            with contextlib.suppress(ValueError):
+            # RecursionError: a body nested deeper than the decoder goes is kept as text.
+            with contextlib.suppress(ValueError, RecursionError):
                 body = json.loads(body)
         if isinstance(body, str) and len(body) > _MAX_ERROR_TEXT:
             body = body[:_MAX_ERROR_TEXT] + "…"

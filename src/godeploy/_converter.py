@@ -17,11 +17,14 @@ names (`$.items[3].orderStatus`).
 from __future__ import annotations
 
 import json
+import linecache
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, get_args, get_origin
+from enum import Enum, StrEnum
+from types import UnionType
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 from uuid import UUID
 
 import attrs
@@ -72,6 +75,16 @@ def _strict(kind: type[Any], name: str) -> Callable[[Any, Any], Any]:
     return hook
 
 
+_structure_int = _strict(int, "an integer")
+_structure_str = _strict(str, "a string")
+_structure_bool = _strict(bool, "a boolean")
+_STRICT_KINDS: dict[Any, type[Any]] = {
+    _structure_int: int,
+    _structure_str: str,
+    _structure_bool: bool,
+}
+
+
 def _require(value: Any, kind: type[Any], name: str) -> None:
     """Refuse a value that is not exactly of one JSON container type."""
     if type(value) is not kind:
@@ -90,15 +103,26 @@ def _structure_list_factory(c: Converter) -> Callable[[Any], Any]:
     """Build list hooks that take a JSON array and nothing else (not a string, not an object)."""
 
     def factory(t: Any) -> Any:
-        inner = list_structure_factory(t, c)
-
-        def hook(value: Any, cl: Any) -> Any:
-            _require(value, list, "an array")
-            return inner(value, cl)
-
-        return hook
+        return _ListHook(t, list_structure_factory(t, c))
 
     return factory
+
+
+class _ListHook:
+    """The hook of a list type: a JSON array, each element through cattrs' list hook.
+
+    The fast converter's compiled functions recognise it and inline the array check.
+    """
+
+    __slots__ = ("inner", "type")
+
+    def __init__(self, t: Any, inner: Callable[[Any, Any], Any]) -> None:
+        self.type = t
+        self.inner = inner
+
+    def __call__(self, value: Any, cl: Any) -> Any:
+        _require(value, list, "an array")
+        return self.inner(value, cl)
 
 
 def _structure_dict_factory(c: Converter, *, detailed: bool) -> Callable[[Any], Any]:
@@ -147,11 +171,26 @@ def _structure_float(value: Any, _: Any) -> float:
     raise TypeError(f"expected a number, got {_json_type(value)}")
 
 
+_UUID_CACHE: dict[str, UUID] = {}
+_UUID_CACHE_SIZE = 4096
+"""A page repeats the same few UUIDs (the business unit, its users and order sources) on every
+order, and UUID() is slow pure Python: equal strings share one (immutable) UUID object."""
+
+
 def _structure_uuid(value: Any, _: Any) -> UUID:
     """A UUID from its string form."""
     if type(value) is not str:
         raise TypeError(f"expected a UUID string, got {_json_type(value)}")
-    return UUID(value)
+    cached = _UUID_CACHE.get(value)
+    if cached is None:
+        cached = UUID(value)
+        if len(_UUID_CACHE) >= _UUID_CACHE_SIZE:
+            _UUID_CACHE.clear()
+        _UUID_CACHE[value] = cached
+    return cached
+
+
+_UUID_CACHE_GET = _UUID_CACHE.get
 
 
 def _structure_datetime(value: Any, _: Any) -> datetime:
@@ -161,6 +200,11 @@ def _structure_datetime(value: Any, _: Any) -> datetime:
     # fromisoformat takes any count of fractional digits from 3.11 on and keeps microseconds.
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _unstructure_str_enum(value: StrEnum) -> str:
+    """A string enum's member as its plain string."""
+    return str(value.value)
 
 
 def _unstructure_datetime(value: datetime) -> str:
@@ -173,6 +217,8 @@ def _unstructure_datetime(value: datetime) -> str:
 
 def _structure_attrs_factory(c: Converter, *, detailed: bool) -> Callable[[type[Any]], Any]:
     """Build structure hooks that read each attribute from its JSON key."""
+    if not detailed:
+        return _StructureCompiler(c).hook
 
     def factory(cl: type[Any]) -> Any:
         overrides: dict[str, Any] = {
@@ -197,6 +243,218 @@ def _structure_attrs_factory(c: Converter, *, detailed: bool) -> Callable[[type[
     return factory
 
 
+_MISSING = object()
+
+
+class _FastHook:
+    """The hook of an attrs class in the fast converter: a compiled one-argument function."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable[[Any], Any]) -> None:
+        self.function = function
+
+    def __call__(self, value: Any, _: Any) -> Any:
+        return self.function(value)
+
+
+class _StructureCompiler:
+    """Compiles one structure function per attrs class for the fast converter.
+
+    cattrs' generated functions call a hook per attribute, and `X | None` goes through a
+    dispatch per value. Here the checks of the SDK's own hooks (exact JSON type, UUID,
+    date-time, open enums, arrays, nested models) are written inline, so a model costs about
+    one function call. Any other type, or a hook registered in place of the SDK's, is called
+    as cattrs would. A function accepts exactly what the hooks accept; on bad input it calls
+    the hook that explains it, so its errors are the hooks' own.
+    """
+
+    def __init__(self, c: Converter) -> None:
+        self.converter = c
+        self._building: set[type[Any]] = set()
+
+    def hook(self, cl: type[Any]) -> _FastHook:
+        """The structure hook factory for attrs classes."""
+        if cl in self._building:
+            # A class that contains itself: bind late, through the converter.
+            return _FastHook(lambda value: self.converter.structure(value, cl))
+        self._building.add(cl)
+        try:
+            return _FastHook(_ClassSource(self, cl).compile())
+        finally:
+            self._building.discard(cl)
+
+    def element(self, t: Any) -> Callable[[Any], Any]:
+        """A one-argument function turning a value into `t` (for the elements of an array)."""
+        hook = self.converter.get_structure_hook(t)
+        if isinstance(hook, _FastHook):
+            return hook.function
+        source = _Source()
+        body = self.convert(t, source)
+        return source.function("structure_element", [*body, "return v"])
+
+    def convert(self, t: Any, source: _Source) -> list[str]:
+        """Lines that turn the JSON value in `v` into `t`, in place."""
+        hook = self.converter.get_structure_hook(t)
+        fail = f"{source.ref(hook)}(v, {source.ref(t)})"
+        kind = _STRICT_KINDS.get(hook) if _hashable(hook) else None
+        if kind is not None and isinstance(t, type) and issubclass(t, kind):
+            return [f"if type(v) is not {source.ref(kind)}: {fail}", *_subclass(t, source)]
+        if hook is _structure_uuid:
+            cached = source.ref(_UUID_CACHE_GET)
+            return [
+                f"u = {cached}(v) if type(v) is str else None",
+                f"v = {fail} if u is None else u",
+            ]
+        if hook is _structure_datetime:
+            iso, utc = source.ref(datetime.fromisoformat), source.ref(UTC)
+            return [
+                f"if type(v) is not str: {fail}",
+                f"v = {iso}(v)",
+                f"if v.tzinfo is None: v = v.replace(tzinfo={utc})",
+            ]
+        if isinstance(hook, _FastHook):
+            return [f"v = {source.ref(hook.function)}(v)"]
+        if isinstance(hook, _ListHook):
+            return self._array(hook, source)
+        optional = _optional_of(t)
+        if optional is not None and hook == getattr(self.converter, "_structure_optional", None):
+            return ["if v is not None:", *_indent(self.convert(optional, source))]
+        return [f"v = {fail}"]
+
+    def _array(self, hook: _ListHook, source: _Source) -> list[str]:
+        arguments = get_args(hook.type)
+        fail = f"{source.ref(hook)}(v, {source.ref(hook.type)})"
+        if not arguments or arguments[0] is Any:
+            return [f"v = {fail}"]
+        element = source.ref(self.element(arguments[0]))
+        return [f"if type(v) is not list: {fail}", f"v = [{element}(e) for e in v]"]
+
+
+class _Source:
+    """The text and the namespace of one compiled function."""
+
+    def __init__(self) -> None:
+        self.namespace: dict[str, Any] = {"type": type, "str": str, "_MISSING": _MISSING}
+        self._names: dict[int, str] = {}
+
+    def ref(self, value: Any) -> str:
+        """A global name for a value the function uses."""
+        name = self._names.get(id(value))
+        if name is None:
+            name = f"_g{len(self._names)}"
+            self._names[id(value)] = name
+            self.namespace[name] = value
+        return name
+
+    def function(self, name: str, body: list[str]) -> Callable[[Any], Any]:
+        """Compile a one-argument function `def name(v): body` and return it."""
+        text = "\n".join([f"def {name}(v):", *_indent(body)]) + "\n"
+        filename = f"<godeploy structure {name} {id(self)}>"
+        # Registered so that tracebacks and profilers can show the generated lines.
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+        exec(compile(text, filename, "exec"), self.namespace)  # noqa: S102 - our own text
+        return cast("Callable[[Any], Any]", self.namespace[name])
+
+
+class _ClassSource:
+    """The structure function of one attrs class."""
+
+    def __init__(self, compiler: _StructureCompiler, cl: type[Any]) -> None:
+        self._compiler = compiler
+        self.converterl = cl
+        self._source = _Source()
+
+    def compile(self) -> Callable[[Any], Any]:
+        """Write and compile the function (cattrs' own for a default that takes self)."""
+        attrs.resolve_types(self.converterl)
+        fields = [a for a in attrs.fields(self.converterl) if a.init]
+        if any(_factory_of(a.default)[1] for a in fields):
+            return self._cattrs_function()
+        require = self._source.ref(_require)
+        body = [
+            "o = v",
+            f"if type(o) is not {self._source.ref(dict)}: {require}(o, dict, 'an object')",
+        ]
+        for number, attribute in enumerate(fields):
+            body += self._field(number, attribute)
+        arguments = ", ".join(f"{a.alias}=a{n}" for n, a in enumerate(fields))
+        body.append(f"return {self._source.ref(self.converterl)}({arguments})")
+        return self._source.function(f"structure_{self.converterl.__name__}", body)
+
+    def _cattrs_function(self) -> Callable[[Any], Any]:
+        cl = self.converterl
+        overrides: dict[str, Any] = {
+            a.name: override(rename=json_name(a)) for a in attrs.fields(cl)
+        }
+        inner = make_dict_structure_fn(
+            cl, self._compiler.converter, _cattrs_forbid_extra_keys=False, **overrides
+        )
+        return lambda value: inner(value, cl)
+
+    def _field(self, number: int, attribute: attrs.Attribute[Any]) -> list[str]:
+        """Lines that read one attribute into `a<number>`."""
+        key = json_name(attribute)
+        convert = self._compiler.convert(attribute.type or Any, self._source)
+        store = f"a{number} = v"
+        default = attribute.default
+        if default is attrs.NOTHING:
+            return [f"v = o[{key!r}]", *convert, store]
+        if default is None and convert[:1] == ["if v is not None:"]:
+            # `X | None = None`: a missing key and null both give None.
+            return [f"v = o.get({key!r})", *convert, store]
+        factory, _ = _factory_of(default)
+        missing = (
+            f"{self._source.ref(default)}" if factory is None else f"{self._source.ref(factory)}()"
+        )
+        return [
+            f"v = o.get({key!r}, _MISSING)",
+            f"if v is _MISSING: a{number} = {missing}",
+            "else:",
+            *_indent([*convert, store]),
+        ]
+
+
+_FACTORY: type[Any] = type(attrs.Factory(list))
+
+
+def _factory_of(default: Any) -> tuple[Callable[..., Any] | None, bool]:
+    """An attrs default's factory and whether it takes self; (None, False) for a plain value."""
+    if isinstance(default, _FACTORY):
+        return default.factory, bool(default.takes_self)
+    return None, False
+
+
+def _subclass(t: type[Any], source: _Source) -> list[str]:
+    """Lines that make an exact JSON value into a subclass of its type (an enum member)."""
+    if t in _STRICT_KINDS.values():
+        return []
+    if issubclass(t, Enum):
+        members = source.ref(t._value2member_map_.get)
+        return [f"m = {members}(v)", f"v = {source.ref(t)}(v) if m is None else m"]
+    return [f"v = {source.ref(t)}(v)"]
+
+
+def _optional_of(t: Any) -> Any:
+    """X for `X | None` (or Optional[X]), else None."""
+    arguments = get_args(t)
+    if len(arguments) == 2 and type(None) in arguments and get_origin(t) in (Union, UnionType):
+        return next(a for a in arguments if a is not type(None))
+    return None
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
 def _unstructure_attrs_factory(c: Converter) -> Callable[[type[Any]], Any]:
     """Build unstructure hooks that write JSON keys and leave out unset optional fields."""
 
@@ -212,9 +470,9 @@ def _unstructure_attrs_factory(c: Converter) -> Callable[[type[Any]], Any]:
 
 def configure_converter(c: Converter, *, detailed: bool = False) -> Converter:
     """Apply the SDK's JSON rules to a converter and return it."""
-    c.register_structure_hook(int, _strict(int, "an integer"))
-    c.register_structure_hook(str, _strict(str, "a string"))
-    c.register_structure_hook(bool, _strict(bool, "a boolean"))
+    c.register_structure_hook(int, _structure_int)
+    c.register_structure_hook(str, _structure_str)
+    c.register_structure_hook(bool, _structure_bool)
     c.register_structure_hook(float, _structure_float)
     c.register_structure_hook(Decimal, _structure_decimal)
     c.register_structure_hook(UUID, _structure_uuid)
@@ -222,6 +480,9 @@ def configure_converter(c: Converter, *, detailed: bool = False) -> Converter:
     c.register_unstructure_hook(UUID, str)
     c.register_unstructure_hook(datetime, _unstructure_datetime)
     c.register_unstructure_hook(Decimal, lambda value: value)
+    # An enum member (an open `OrderStatus` too) is written as its plain string, so that what
+    # `unstructure` gives is what `structure` takes back (it takes exact JSON types only).
+    c.register_unstructure_hook(StrEnum, _unstructure_str_enum)
     c.register_structure_hook_factory(_is_list, _structure_list_factory(c))
     c.register_structure_hook_factory(_is_dict, _structure_dict_factory(c, detailed=detailed))
     c.register_structure_hook_factory(attrs.has, _structure_attrs_factory(c, detailed=detailed))
@@ -257,9 +518,32 @@ def structure(data: Any, cl: type[T], *, url: Any = None) -> T:
 def decode_json(body: bytes | str, *, url: Any = None) -> Any:
     """Parse a JSON body with exact decimals, or raise `ResponseValidationError`."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_refuse_constant)
+        return _DECODER.decode(_json_text(body))
     except (ValueError, RecursionError) as error:
         raise ResponseValidationError(f"response is not JSON: {error}", url=url) from None
+
+
+def _refuse_constant(name: str) -> Any:
+    """`NaN` and `Infinity` are Python's extensions, not JSON."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_refuse_constant)
+"""One decoder for every body: json.loads with these options would build one (and its scanner)
+per call."""
+
+
+def _json_text(body: bytes | str) -> str:
+    """The text of a body, exactly as json.loads reads it (encoding detected, BOM refused)."""
+    if isinstance(body, str):
+        if body.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", body, 0)
+        return body
+    if not isinstance(body, (bytes, bytearray)):
+        raise TypeError(
+            f"the JSON object must be str, bytes or bytearray, not {type(body).__name__}"
+        )
+    return body.decode(json.detect_encoding(body), "surrogatepass")
 
 
 def structure_json(body: bytes | str, cl: type[T], *, url: Any = None) -> T:
@@ -275,11 +559,6 @@ def unstructure(model: Any) -> Any:
 def dumps(model: Any) -> str:
     """Serialise a model to compact JSON text, decimals written exactly (`48.0000`)."""
     return _write(unstructure(model))
-
-
-def _refuse_constant(name: str) -> Any:
-    """`NaN` and `Infinity` are Python's extensions, not JSON."""
-    raise ValueError(f"{name} is not a JSON value")
 
 
 def _write(value: Any) -> str:

@@ -10,12 +10,13 @@ and users can swap the transport for their own.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import aiohttp
 from attrs import define, field
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from godeploy._exceptions import APIConnectionError, APITimeoutError
@@ -72,6 +73,12 @@ class AsyncTransport(Protocol):
         ...
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(total: float | None, connect: float | None) -> aiohttp.ClientTimeout:
+    """The (immutable) aiohttp timeout of an attempt; calls mostly repeat the same pair."""
+    return aiohttp.ClientTimeout(total=total, sock_connect=connect)
+
+
 class AiohttpTransport:
     """An `AsyncTransport` over one `aiohttp.ClientSession`.
 
@@ -122,7 +129,8 @@ class AiohttpTransport:
                 "transport is closed", method=request.method, url=request.url, request_sent=False
             )
         session = self._ensure_session()
-        timeout = aiohttp.ClientTimeout(total=request.timeout, sock_connect=request.connect_timeout)
+        timeout = _client_timeout(request.timeout, request.connect_timeout)
+        unreadable = ""
         try:
             async with session.request(
                 request.method,
@@ -137,10 +145,15 @@ class AiohttpTransport:
                 body = await response.read()
                 return TransportResponse(
                     status=response.status,
-                    headers=CIMultiDictProxy(CIMultiDict(response.headers)),
+                    # Read-only, and never changed once the response is parsed: no copy.
+                    headers=response.headers,
                     body=body,
                     url=request.url,
                 )
+        except aiohttp.ClientResponseError as error:
+            # An answer that is not HTTP. aiohttp's error keeps the request's headers, the token
+            # among them, in its `request_info` (and its repr): keep its text, not the error.
+            unreadable = f"{type(error).__name__}: {error}"
         except aiohttp.ConnectionTimeoutError as error:
             raise APITimeoutError(
                 f"timed out connecting to {request.url.host}",
@@ -169,6 +182,13 @@ class AiohttpTransport:
                 url=request.url,
                 request_sent=True,
             ) from error
+        # Raised outside the `except`, so that the error chains neither to it nor from it.
+        raise APIConnectionError(
+            f"{request.method} {request.url.path} failed: {unreadable}",
+            method=request.method,
+            url=request.url,
+            request_sent=True,
+        )
 
     async def aclose(self) -> None:
         """Close the session if this transport owns it; idempotent."""

@@ -10,6 +10,7 @@ flight and waits for it, so every connection is back in the pool when it returns
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -104,43 +105,33 @@ class FanOut(Generic[In, Out]):
         await self.aclose()
 
     async def _run(self) -> AsyncIterator[Out]:
-        """The fan-out loop: fill free slots, wait for one to finish, hand results out."""
+        """The fan-out loop: hand out what finished, fill free slots, sleep until woken.
+
+        Each task reports its own completion (a done callback), so a wake-up costs the same
+        whatever the concurrency; asyncio.wait would add and remove a callback on every task in
+        flight each time one finishes.
+        """
         inputs = _as_async_iterator(self._inputs)
         # A reader task reads ahead (at most `concurrency` inputs) so that a slow input, such as
         # the order pager fetching its next page, never leaves the slots idle meanwhile.
         ahead: asyncio.Queue[In] = asyncio.Queue(maxsize=self.concurrency)
-        reader = asyncio.ensure_future(_read_into(inputs, ahead))
+        alarm = _Alarm()
+        completed: deque[asyncio.Future[Out]] = deque()
+
+        def on_done(task: asyncio.Future[Out]) -> None:
+            completed.append(task)
+            alarm.ring()
+
+        reader = asyncio.ensure_future(_read_into(inputs, ahead, alarm))
+        reader.add_done_callback(alarm.ring)
         running: dict[asyncio.Future[Out], int] = {}
         finished: dict[int, Out] = {}
-        getter: asyncio.Future[In] | None = None
         next_index = 0
         next_to_yield = 0
         try:
             while True:
-                while self._has_room(running, finished) and not ahead.empty():
-                    running[asyncio.ensure_future(self._work(ahead.get_nowait()))] = next_index
-                    next_index += 1
-                if reader.done() and ahead.empty():
-                    reader.result()  # an input that failed fails the fan-out
-                    if not running:
-                        return
-                waiting: set[asyncio.Future[Any]] = set(running)
-                if not reader.done():
-                    waiting.add(reader)
-                    if self._has_room(running, finished):
-                        getter = asyncio.ensure_future(ahead.get())
-                        waiting.add(getter)
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if getter is not None:
-                    if getter in done:
-                        running[asyncio.ensure_future(self._work(getter.result()))] = next_index
-                        next_index += 1
-                    else:
-                        getter.cancel()
-                    getter = None
-                for task in done:
-                    if task not in running:
-                        continue
+                while completed:
+                    task = completed.popleft()
                     index = running.pop(task)
                     result = task.result()
                     if self.ordered:
@@ -150,10 +141,19 @@ class FanOut(Generic[In, Out]):
                 while next_to_yield in finished:
                     yield finished.pop(next_to_yield)
                     next_to_yield += 1
+                while self._has_room(running, finished) and not ahead.empty():
+                    task = asyncio.ensure_future(self._work(ahead.get_nowait()))
+                    task.add_done_callback(on_done)
+                    running[task] = next_index
+                    next_index += 1
+                if reader.done() and ahead.empty():
+                    reader.result()  # an input that failed fails the fan-out
+                    if not running:
+                        return
+                if not completed:
+                    await alarm.wait()
         finally:
             pending: list[asyncio.Future[Any]] = [*running, reader]
-            if getter is not None:
-                pending.append(getter)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -168,10 +168,34 @@ class FanOut(Generic[In, Out]):
         return not self.ordered or len(running) + len(finished) < self.reorder_window
 
 
-async def _read_into(inputs: AsyncIterator[In], ahead: asyncio.Queue[In]) -> None:
-    """Move inputs into the bounded queue; waits while it is full."""
+class _Alarm:
+    """Wakes the fan-out loop: a task finished, an input arrived or the input ended."""
+
+    __slots__ = ("_waiter",)
+
+    def __init__(self) -> None:
+        self._waiter: asyncio.Future[None] | None = None
+
+    def ring(self, _: object = None) -> None:
+        """Wake the loop if it sleeps (a done callback, hence the ignored argument)."""
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self) -> None:
+        """Sleep until the next ring."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+
+async def _read_into(inputs: AsyncIterator[In], ahead: asyncio.Queue[In], alarm: _Alarm) -> None:
+    """Move inputs into the bounded queue (waiting while it is full); ring for each."""
     async for value in inputs:
         await ahead.put(value)
+        alarm.ring()
 
 
 async def _iterate(inputs: Iterable[Any]) -> AsyncIterator[Any]:

@@ -89,54 +89,13 @@ class AsyncPager(Generic[T]):
         self.max_items = max_items
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._items()
-
-    async def _items(self) -> AsyncIterator[T]:
-        """Every item of every page, up to `max_items`."""
-        remaining = self.max_items
-        if remaining == 0:
-            return
-        async for page in self.pages():
-            for item in page.items:
-                yield item
-                if remaining is not None:
-                    remaining -= 1
-                    if remaining == 0:
-                        return
+        return _Items(_Walk(self), self.max_items)
 
     async def pages(self) -> AsyncIterator[Page[T]]:
         """Yield whole pages, from `start_page` until the last (or an empty) page."""
-        query: dict[str, str | int] = {"_page": self.start_page}
-        if self.page_size is not None:
-            query["_pageSize"] = self.page_size
-        url = self._url
-        expected = self.start_page
-        seen: set[int] = set()
-        yielded_items = 0
-        while True:
-            model = await self._core.request(
-                "GET", url, self._page_type, self._options, query=query
-            )
-            page = Page(
-                items=list(model.items),
-                page_info=model.page_info,
-                number=model.page_info.page_number,
-                links=model.links,
-            )
-            if page.number != expected:
-                raise PaginationError(
-                    f"asked {url.path} for page {expected}, the API answered page {page.number}"
-                )
-            if page.number in seen:
-                raise PaginationError(f"the API answered page {page.number} of {url.path} twice")
-            seen.add(page.number)
+        walk = _Walk(self)
+        while (page := await walk.next_page()) is not None:
             yield page
-            yielded_items += len(page.items)
-            if self.max_items is not None and yielded_items >= self.max_items:
-                return
-            if not page.has_next:
-                return
-            url, query, expected = self._next(url, query, page)
 
     def _next(
         self, url: URL, query: dict[str, str | int], page: Page[T]
@@ -144,12 +103,20 @@ class AsyncPager(Generic[T]):
         """Where the next page is: the next link with our query merged in, or `_page` + 1."""
         if page.links.next is None:
             return url, {**query, "_page": page.number + 1}, page.number + 1
-        link = URL(page.links.next)
-        target = url.join(link)
-        if target.origin() != self._core.base_url.origin():
+        try:
+            target = url.join(URL(page.links.next))
+            origin = target.origin()
+        except ValueError:  # not a URL, or not one with a host (`javascript:`, `file:`)
             raise PaginationError(
-                f"refusing a next link to another origin ({target.origin()}); nothing was sent"
+                f"refusing a next link that is not an http URL: {page.links.next[:200]!r}"
+            ) from None
+        if origin != self._core.base_url.origin():
+            raise PaginationError(
+                f"refusing a next link to another origin ({origin}); nothing was sent"
             )
+        if target.user is not None or target.password is not None:
+            # aiohttp would send them as Basic credentials (or refuse them beside the token).
+            raise PaginationError("refusing a next link with credentials in it; nothing was sent")
         merged: dict[str, Any] = dict(target.query)
         # The API's link carries only `_page`: keep the call's own page size.
         if self.page_size is not None:
@@ -157,6 +124,98 @@ class AsyncPager(Generic[T]):
         expected = _page_number(merged.get("_page"), default=page.number + 1)
         merged["_page"] = expected
         return target.with_query(None), merged, expected
+
+
+class _Walk(Generic[T]):
+    """One walk through a listing's pages: what was asked, what came, where to go next.
+
+    The next page's URL is worked out only when it is asked for, so a bad next link fails
+    after the page that carried it has been handed out, not before.
+    """
+
+    def __init__(self, pager: AsyncPager[T]) -> None:
+        self._pager = pager
+        self._url = pager._url
+        self._query: dict[str, str | int] = {"_page": pager.start_page}
+        if pager.page_size is not None:
+            self._query["_pageSize"] = pager.page_size
+        self._expected = pager.start_page
+        self._seen: set[int] = set()
+        self._yielded_items = 0
+        self._last: Page[T] | None = None
+        self._finished = False
+
+    async def next_page(self) -> Page[T] | None:
+        """Fetch and check the next page; None after the last one."""
+        if self._finished:
+            return None
+        pager = self._pager
+        if self._last is not None:
+            self._url, self._query, self._expected = pager._next(self._url, self._query, self._last)
+        model = await pager._core.request(
+            "GET", self._url, pager._page_type, pager._options, query=self._query
+        )
+        page = Page(
+            items=list(model.items),
+            page_info=model.page_info,
+            number=model.page_info.page_number,
+            links=model.links,
+        )
+        self._check(page)
+        self._yielded_items += len(page.items)
+        limit_reached = pager.max_items is not None and self._yielded_items >= pager.max_items
+        self._finished = limit_reached or not page.has_next
+        self._last = page
+        return page
+
+    def _check(self, page: Page[T]) -> None:
+        """Refuse another page than the one asked, or a page seen before."""
+        path = self._url.path
+        if page.number != self._expected:
+            raise PaginationError(
+                f"asked {path} for page {self._expected}, the API answered page {page.number}"
+            )
+        if page.number in self._seen:
+            raise PaginationError(f"the API answered page {page.number} of {path} twice")
+        self._seen.add(page.number)
+
+
+class _Items(Generic[T]):
+    """The items of a walk, up to `max_items`.
+
+    A plain async iterator: no async generator to register and finalise per listing, which
+    counts when `for_orders` walks the items of thousands of orders.
+    """
+
+    __slots__ = ("_index", "_items", "_remaining", "_walk")
+
+    def __init__(self, walk: _Walk[T], max_items: int | None) -> None:
+        self._walk = walk
+        self._items: list[T] = []
+        self._index = 0
+        self._remaining = max_items
+
+    def __aiter__(self) -> _Items[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._remaining == 0:
+            raise StopAsyncIteration
+        while self._index >= len(self._items):
+            page = await self._walk.next_page()
+            if page is None:
+                self._remaining = 0
+                raise StopAsyncIteration
+            self._items, self._index = page.items, 0
+        item = self._items[self._index]
+        self._index += 1
+        if self._remaining is not None:
+            self._remaining -= 1
+        return item
+
+    async def aclose(self) -> None:
+        """Stop: no further page is fetched."""
+        self._remaining = 0
 
 
 def _page_number(value: object, *, default: int) -> int:
