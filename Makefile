@@ -30,9 +30,10 @@ pytest: $(STAMP)
 codegen: $(STAMP)
 	$(BIN)/python -m codegen
 
+# BENCH_ARGS="--runs 7 --sections 2,4" to repeat more or run fewer sections.
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,bench]'
-	$(BIN)/python -m tests.benchmarks
+	$(BIN)/python -m tests.benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache

@@ -1,0 +1,85 @@
+"""`python -m tests.benchmarks [--runs N] [--sections 1,2,4]`: run, print the table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from . import _decoding, _fanout, _memory, _throughput
+from ._harness import BUILD, Cores, pin_cores
+from ._report import Row, markdown, write_json
+
+Section = Callable[[Cores, int], list[Row]]
+SECTIONS: dict[str, tuple[str, Section]] = {
+    "1": ("latency-bound fan-out", _fanout.run),
+    "2": ("client overhead and peer (sections 2 and 3)", _throughput.run),
+    "4": ("decoding", _decoding.run),
+    "5": ("memory", _memory.run),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="measured runs per figure (>= 5)")
+    parser.add_argument(
+        "--sections", default=",".join(SECTIONS), help="which to run: 1,2,4,5 (2 includes 3)"
+    )
+    parser.add_argument("--json", type=Path, default=BUILD / "bench.json", help="where to write")
+    return parser
+
+
+def _progress(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def run_sections(names: list[str], cores: Cores, runs: int) -> tuple[list[Row], dict[str, float]]:
+    """Run the chosen sections in order; return their rows and the seconds each took."""
+    rows: list[Row] = []
+    durations: dict[str, float] = {}
+    for name in names:
+        title, section = SECTIONS[name]
+        _progress(f"section {name}: {title} ...")
+        started = time.perf_counter()
+        rows += section(cores, runs)
+        durations[name] = time.perf_counter() - started
+        _progress(f"section {name}: {durations[name]:.0f} s")
+    return rows, durations
+
+
+def main() -> int:
+    """Run the benchmarks; print the table; write build/bench.json."""
+    arguments = _parser().parse_args()
+    names = [name.strip() for name in arguments.sections.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SECTIONS]
+    if unknown or arguments.runs < 1:
+        _progress(f"unknown sections {unknown} (choose from {list(SECTIONS)}) or --runs < 1")
+        return 2
+    cores = pin_cores()
+    started = time.perf_counter()
+    rows, durations = run_sections(names, cores, arguments.runs)
+    total = time.perf_counter() - started
+    context = {
+        "runs": arguments.runs,
+        "placement": cores.describe(),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "seconds": {"total": total, **durations},
+    }
+    sys.stdout.write(markdown(rows) + "\n\n")
+    sys.stdout.write(
+        f"Median of {arguments.runs} runs (min, max); {cores.describe()}; "
+        f"Python {context['python']}, {context['machine']}; {total:.0f} s in all.\n"
+    )
+    write_json(arguments.json, rows, context)
+    sys.stdout.write(f"Figures written to {arguments.json}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
