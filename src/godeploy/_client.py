@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import warnings
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import aiohttp
 from yarl import URL
 
 from godeploy._base_client import ClientCore, RateLimiter, TokenProvider, TokenSource
@@ -22,6 +21,10 @@ from godeploy._retry import RetryBudget, RetryPolicy
 from godeploy._transport import AiohttpTransport, AsyncTransport
 from godeploy._version import __version__
 from godeploy.resources import FeatureSets, OrderItems, Orders, Products
+
+if TYPE_CHECKING:
+    # For the annotation only: _transport is the one module that uses the aiohttp client.
+    import aiohttp
 
 __all__ = ["GoDeployClient"]
 
