@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
+import attrs
 from attrs import define
 from yarl import URL
 
@@ -263,13 +264,7 @@ class ClientCore:
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = self.retry_policy
         if options.max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=options.max_retries,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                retry_after_cap=policy.retry_after_cap,
-                retryable_statuses=policy.retryable_statuses,
-            )
+            policy = attrs.evolve(policy, max_retries=options.max_retries)
         parameters = {**(query or {}), "businessUnitId": options.business_unit_id}
         # The same URL either way; with_query is the cheaper when the URL has no query yet.
         full_url = (

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import attrs
 from yarl import URL
 
 from godeploy._base_client import ClientCore, RateLimiter, TokenProvider, TokenSource
@@ -76,13 +77,7 @@ class GoDeployClient:
             raise ValueError("pass session= or transport=, not both")
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                backoff_base=policy.backoff_base,
-                backoff_cap=policy.backoff_cap,
-                retry_after_cap=policy.retry_after_cap,
-                retryable_statuses=policy.retryable_statuses,
-            )
+            policy = attrs.evolve(policy, max_retries=max_retries)
         unit = None if business_unit_id is None else check_business_unit_id(business_unit_id)
         url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         tokens = TokenSource(token)
