@@ -1,0 +1,27 @@
+"""The fleet: fan-out of order items across worker processes and machines, on arq and Redis.
+
+Needs the extra: `pip install 'godeploy[fleet]'` (arq and redis-py).
+
+    from godeploy.fleet import Fleet
+
+    async with Fleet("redis://localhost:6379/0") as fleet:
+        run = await fleet.submit(order_ids, chunk_size=100)
+        async for result in fleet.results(run):
+            ...
+
+Workers: `godeploy fleet worker --redis URL`, or `FleetWorker` in an arq app of your own.
+"""
+
+from godeploy.fleet._fleet import Fleet, FleetReport, FleetRun
+from godeploy.fleet._json import job_deserializer, job_serializer
+from godeploy.fleet._worker import FleetWorker, ResultHook
+
+__all__ = [
+    "Fleet",
+    "FleetReport",
+    "FleetRun",
+    "FleetWorker",
+    "ResultHook",
+    "job_deserializer",
+    "job_serializer",
+]
