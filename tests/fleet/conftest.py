@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -53,3 +56,38 @@ async def order_ids(fake_godeploy: FakeGoDeploy) -> list[int]:
     """Every order id of the fake's main unit, in listing order."""
     async with client_of(fake_godeploy)() as client:
         return [order.id async for order in client.orders.list(page_size=100)]
+
+
+def spawn_worker(
+    redis_url: str, fake: FakeGoDeploy, *, concurrency: int, job_timeout: float
+) -> subprocess.Popen[bytes]:
+    """`godeploy fleet worker` in its own process, on the fake; wait until it is up."""
+    environment = {
+        **os.environ,
+        "GODEPLOY_TOKEN": fake.token,
+        "GODEPLOY_BUSINESS_UNIT_ID": str(fake.business_unit_id),
+        "GODEPLOY_BASE_URL": str(fake.url),
+    }
+    command = [sys.executable, "-m", "godeploy.cli", "fleet", "worker", "--redis", redis_url]
+    command += ["--concurrency", str(concurrency), "--job-timeout", str(job_timeout)]
+    return subprocess.Popen(command, env=environment, stderr=subprocess.PIPE)
+
+
+async def wait_ready(process: subprocess.Popen[bytes]) -> None:
+    """Wait for the worker's first line on stderr (it prints it once it is set up)."""
+    assert process.stderr is not None
+    line = await asyncio.to_thread(process.stderr.readline)
+    assert b"fleet worker" in line, line
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Make sure a worker process is gone (it may be SIGKILLed already)."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stderr is not None:
+        process.stderr.close()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from godeploy import NotFoundError, OrderItemsResult, RequestValidationError
 from godeploy.fleet import Fleet, FleetWorker
-from godeploy.testing import FakeGoDeploy, RedisServer
+from godeploy.testing import FakeGoDeploy, Fault, RedisServer
 
 from .conftest import client_of, read_all, run_burst
 
@@ -24,3 +27,91 @@ async def test_every_order_comes_back_once(
     assert (report.missing, report.in_flight, report.duplicates_suppressed) == (0, 0, 0)
     # Read once: nothing is left in Redis.
     assert await read_all(fleet, run) == []
+
+
+async def test_a_resubmitted_run_enqueues_nothing(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, fleet: Fleet, order_ids: list[int]
+):
+    ids = order_ids[:90]
+    first = await fleet.submit(ids, chunk_size=20, run_id="nightly")
+    queued = await fleet.redis.zcard(fleet.queue_name)
+    again = await fleet.submit(iter(ids), chunk_size=20, run_id="nightly")
+    assert (first.enqueued, again.enqueued, again.chunks) == (5, 0, 5)
+    assert await fleet.redis.zcard(fleet.queue_name) == queued == 5
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=4), redis_server.url)
+    assert len(await read_all(fleet, first)) == 90
+    # After the run: still nothing to enqueue, nothing new to read, nothing fetched again.
+    requests = fake_godeploy.count("listOrderItems")
+    after = await fleet.submit(ids, chunk_size=20, run_id="nightly")
+    assert after.enqueued == 0
+    assert await fleet.redis.zcard(fleet.queue_name) == 0
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=4), redis_server.url)
+    assert await read_all(fleet, after) == []
+    assert fake_godeploy.count("listOrderItems") == requests
+    report = await fleet.report("nightly")
+    assert (report.total, report.succeeded, report.duplicates_suppressed) == (90, 90, 0)
+
+
+async def test_a_resubmit_with_other_orders_is_refused(fleet: Fleet):
+    await fleet.submit([1, 2, 3], chunk_size=2, run_id="r")
+    with pytest.raises(RequestValidationError, match="chunk 1 holds other orders"):
+        await fleet.submit([1, 2, 4], chunk_size=2, run_id="r")
+    with pytest.raises(RequestValidationError, match="chunk_size=2"):
+        await fleet.submit([1, 2, 3], chunk_size=3, run_id="r")
+
+
+@pytest.mark.parametrize(
+    ("orders", "message"), [([0], "order must be an id"), (["7"], "order must be an id")]
+)
+async def test_bad_orders_are_refused_before_enqueueing(fleet: Fleet, orders, message):
+    with pytest.raises(RequestValidationError, match=message):
+        await fleet.submit(orders, run_id="bad")
+    assert await fleet.redis.zcard(fleet.queue_name) == 0
+
+
+async def test_results_of_an_unknown_run_are_refused(fleet: Fleet):
+    with pytest.raises(RequestValidationError, match="no run 'nope'"):
+        await read_all(fleet, "nope")
+    with pytest.raises(RequestValidationError, match="no run"):
+        await fleet.report("nope")
+
+
+async def test_orders_stream_from_the_pager_and_failures_are_results(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, fleet: Fleet, order_ids: list[int]
+):
+    fake_godeploy.faults.add(Fault.status(404), route="listOrderItems", times=3)
+    async with client_of(fake_godeploy)() as client:
+        run = await fleet.submit(client.orders.list(page_size=100), chunk_size=64)
+    assert run.total == len(order_ids) == 400
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=8), redis_server.url)
+    results = await read_all(fleet, run)
+    assert sorted(r.order_id for r in results) == sorted(order_ids)
+    failed = [r for r in results if not r.ok]
+    assert len(failed) == 3
+    assert all(isinstance(r.error, NotFoundError) and r.error.status == 404 for r in failed)
+    report = await fleet.report(run)
+    assert (report.succeeded, report.failed, report.missing) == (397, 3, 0)
+
+
+async def test_a_result_hook_keeps_the_items_out_of_redis(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, fleet: Fleet, order_ids: list[int]
+):
+    stored: dict[int, int] = {}
+
+    async def store(result: OrderItemsResult) -> None:
+        stored[result.order_id] = len(result.items)
+
+    ids = order_ids[:60]
+    run = await fleet.submit(ids, chunk_size=25)
+    worker = FleetWorker(client_of(fake_godeploy), concurrency=4, on_result=store)
+    await run_burst(worker, redis_server.url)
+    results = await read_all(fleet, run)
+    assert sorted(stored) == sorted(ids) == sorted(r.order_id for r in results)
+    assert all(count > 0 for count in stored.values())
+    assert all(r.ok and r.items == [] for r in results)
+
+
+def test_the_fleet_repr_hides_the_redis_password():
+    fleet = Fleet("redis://:s3cret-pw@127.0.0.1:6379/0")
+    assert "s3cret-pw" not in repr(fleet)
+    assert "127.0.0.1:6379" in repr(fleet)

@@ -11,6 +11,7 @@ from godeploy import DEFAULT_BASE_URL, __version__
 from godeploy.cli import _commands as commands
 from godeploy.cli._connection import ConnectionSettings
 from godeploy.cli._errors import run_async
+from godeploy.cli._fleet import fan_out_on_fleet, fleet_app
 from godeploy.cli._render import Output
 
 __all__ = ["app"]
@@ -41,6 +42,7 @@ app.add_typer(products_app, name="products")
 app.add_typer(feature_sets_app, name="feature-sets")
 app.add_typer(orders_app, name="orders")
 app.add_typer(order_items_app, name="order-items")
+app.add_typer(fleet_app, name="fleet")
 
 _CONNECTION = "Connection"
 _OUTPUT = "Output"
@@ -297,10 +299,25 @@ def order_items_fan_out(
     business_unit_id: BusinessUnitId = None,
     base_url: BaseUrl = None,
     fake: Fake = False,
+    fleet: Annotated[
+        str | None,
+        typer.Option("--fleet", help="Run on fleet workers: the Redis URL.", show_default=False),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Orders per fleet job (with --fleet).")
+    ] = 100,
 ) -> None:
     """Fetch the items of many orders at once, with a progress bar on stderr."""
     settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
+    if fleet is not None:
+        ids, every = order_ids or [], all_orders
+        run_async(
+            lambda: fan_out_on_fleet(
+                settings, output, ids, all_orders=every, redis_url=fleet, chunk_size=chunk_size
+            )
+        )
+        return
     run_async(
         lambda: commands.fan_out_order_items(
             settings, output, order_ids or [], all_orders=all_orders, concurrency=concurrency

@@ -69,6 +69,8 @@ class FleetReport:
         missing: orders of chunks that ended without recording them (cancelled, or given up
             by arq after `max_tries`).
         in_flight: orders of chunks still queued or running.
+        skipped_on_rerun: orders a chunk run again did not fetch again, because an earlier
+            run of it had recorded them.
         cancelled: whether the run was cancelled.
     """
 
@@ -78,6 +80,7 @@ class FleetReport:
     duplicates_suppressed: int
     missing: int
     in_flight: int
+    skipped_on_rerun: int = 0
     cancelled: bool = False
 
     @property
@@ -182,6 +185,10 @@ class Fleet:
         Returns:
             The run.
 
+        If reading the orders fails, the error says (in a note) which run it was: the chunks
+        enqueued so far go on, and submitting the same orders with that `run_id` enqueues the
+        rest. The run's results end only once a submit of it has finished.
+
         Raises:
             RequestValidationError: a bad argument, or a resubmit of `run_id` whose chunk
                 size or orders differ from the first submit.
@@ -204,16 +211,23 @@ class Fleet:
             )
         total = chunks = enqueued = 0
         batch: list[int] = []
-        async for order in _as_async_iterator(orders):
-            batch.append(_order_id(order))
-            total += 1
-            if len(batch) == chunk_size:
+        try:
+            async for order in _as_async_iterator(orders):
+                batch.append(_order_id(order))
+                total += 1
+                if len(batch) == chunk_size:
+                    enqueued += await self._enqueue(keys, chunks, batch)
+                    chunks += 1
+                    batch = []
+            if batch:
                 enqueued += await self._enqueue(keys, chunks, batch)
                 chunks += 1
-                batch = []
-        if batch:
-            enqueued += await self._enqueue(keys, chunks, batch)
-            chunks += 1
+        except Exception as error:
+            error.add_note(
+                f"fleet run {run_id}: {chunks} chunks were enqueued and go on; submit the same "
+                f"orders with run_id={run_id!r} to enqueue the rest"
+            )
+            raise
         known = await redis.hmget(keys.meta, ["submitted", "total"])
         if known[0] is not None and int(known[0]) and int(known[1]) != total:
             raise RequestValidationError(
@@ -259,6 +273,9 @@ class Fleet:
 
         Yields:
             Each order's result, in the order workers recorded them.
+
+        Raises:
+            RequestValidationError: no such run in this namespace (or it expired).
         """
         keys = RunKeys(self.namespace, _run_id_of(run))
         redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
@@ -269,7 +286,11 @@ class Fleet:
                     yield decode_result(body)
                 continue
             report = await self._report(keys)
-            if report is None or (report[0] and report[1]):
+            if report is None:
+                raise RequestValidationError(
+                    f"no run {keys.run_id!r} in namespace {self.namespace!r}"
+                )
+            if report[0] and report[1]:
                 # Settled: drain what the last chunks recorded meanwhile, then stop.
                 rest = await redis.lpop(keys.results, _READ_BATCH)
                 if rest:
@@ -301,9 +322,9 @@ class Fleet:
             [keys.meta, keys.recorded, keys.done, self.queue_name],
             keys.job_prefix,
         )
-        exists, total, submitted, cancelled, succeeded, failed, duplicates, unsettled, missing = (
-            int(value) for value in state
-        )
+        values = [int(value) for value in state]
+        exists, total, submitted, cancelled, succeeded, failed, duplicates, skipped = values[:8]
+        unsettled, missing = values[8:]
         if not exists:
             return None
         in_flight = max(0, total - succeeded - failed - missing)
@@ -317,6 +338,7 @@ class Fleet:
             duplicates_suppressed=duplicates,
             missing=missing,
             in_flight=in_flight,
+            skipped_on_rerun=skipped,
             cancelled=bool(cancelled),
         )
         return bool(submitted), settled, report

@@ -3,7 +3,7 @@
 Keys of run R in namespace N (every one expires with the run, `ttl` after its last submit):
 
     N:run:R:meta       hash: chunk_size, stride, chunks, total, submitted, cancelled,
-                       max_unread, succeeded, failed, duplicates, ttl_ms
+                       max_unread, succeeded, failed, duplicates, skipped_on_rerun, ttl_ms
     N:run:R:recorded   bitmap: bit chunk * stride + i is set once order i of chunk is recorded
     N:run:R:done       bitmap: bit c is set once every order of chunk c is recorded
     N:run:R:digests    hash: chunk -> digest of its order ids (a resubmit must match)
@@ -126,7 +126,7 @@ OPEN_RUN: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'chunk_size', ARGV[1], 'stride', ARGV[2], 'chunks', 0,
     'total', 0, 'submitted', 0, 'cancelled', 0, 'max_unread', ARGV[3], 'succeeded', 0,
-    'failed', 0, 'duplicates', 0, 'ttl_ms', ARGV[4])
+    'failed', 0, 'duplicates', 0, 'skipped_on_rerun', 0, 'ttl_ms', ARGV[4])
 end
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return tonumber(redis.call('HGET', KEYS[1], 'chunk_size'))
@@ -184,14 +184,14 @@ return 1
 """
 
 # Where a run stands. KEYS: meta, recorded, done, queue. ARGV: job id prefix.
-# Returns {exists, total, submitted, cancelled, succeeded, failed, duplicates, unsettled
-# chunks, missing orders}. A chunk is settled when it is done or no longer in arq's queue (arq
-# keeps a job in the queue, under retries too, until it finishes or fails for good); the
-# orders a settled chunk did not record are missing.
+# Returns {exists, total, submitted, cancelled, succeeded, failed, duplicates, skipped on
+# rerun, unsettled chunks, missing orders}. A chunk is settled when it is done or no longer
+# in arq's queue (arq keeps a job in the queue, under retries too, until it finishes or fails
+# for good); the orders a settled chunk did not record are missing.
 SETTLE: Final = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0, 0, 0, 0} end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0, 0, 0, 0, 0, 0, 0, 0, 0} end
 local m = redis.call('HMGET', KEYS[1], 'total', 'submitted', 'cancelled', 'succeeded',
-  'failed', 'duplicates', 'chunks', 'chunk_size', 'stride')
+  'failed', 'duplicates', 'chunks', 'chunk_size', 'stride', 'skipped_on_rerun')
 local total, chunks, size, stride = tonumber(m[1]), tonumber(m[7]), tonumber(m[8]),
   tonumber(m[9])
 local unsettled, missing = 0, 0
@@ -209,7 +209,7 @@ for c = 0, chunks - 1 do
   end
 end
 return {1, total, tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5]),
-  tonumber(m[6]), unsettled, missing}
+  tonumber(m[6]), tonumber(m[10]) or 0, unsettled, missing}
 """
 
 # Cancels a run. KEYS: meta, done, queue. ARGV: job id prefix, in-progress key prefix,
