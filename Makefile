@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest codegen bench clean
+.PHONY: demo demo-fleet test lint typecheck pytest codegen bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,10 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: $(STAMP)
 	$(BIN)/godeploy demo
+
+# Redis, a capped fake API and 3 fleet workers in their own processes; one is SIGKILLed.
+demo-fleet: $(STAMP)
+	$(BIN)/godeploy fleet demo
 
 test: lint typecheck pytest
 

@@ -28,7 +28,7 @@ from godeploy.cli._render import ORDER_ITEM_VIEW, Output
 if TYPE_CHECKING:
     from godeploy.fleet import Fleet, FleetReport
 
-__all__ = ["fan_out_on_fleet", "fleet_app"]
+__all__ = ["fan_out_on_fleet", "fleet_app", "until_created"]
 
 _MISSING_EXTRA = "the fleet needs its extra: pip install 'godeploy[fleet]'"
 _REPORT_EVERY = 1.0
@@ -179,6 +179,15 @@ async def run_worker(
     )
 
 
+@fleet_app.command("demo")
+def demo() -> None:
+    """The fleet end to end: Redis, a capped fake API and 3 workers, one SIGKILLed mid-run."""
+    from godeploy.cli._fleet_demo import run_fleet_demo  # only the demo needs it
+
+    output = Output(json_lines=False)
+    run_async(lambda: run_fleet_demo(output))
+
+
 @fleet_app.command("status")
 def status(
     run_id: RunId,
@@ -273,7 +282,7 @@ async def fan_out_on_fleet(
                 submit = group.create_task(
                     fleet.submit(source, chunk_size=chunk_size, run_id=run_id)
                 )
-                await _until_created(fleet, run_id, submit)
+                await until_created(fleet, run_id, submit)
                 async for result in _with_reports(fleet, run_id, describe):
                     orders += 1
                     items += len(result.items)
@@ -313,7 +322,7 @@ async def _with_reports(
             describe(await fleet.report(run_id))
 
 
-async def _until_created(fleet: Fleet, run_id: str, submit: asyncio.Task[Any]) -> None:
+async def until_created(fleet: Fleet, run_id: str, submit: asyncio.Task[Any]) -> None:
     """Wait until the submit has created the run (its first step), so results can be read."""
     from godeploy import RequestValidationError
 

@@ -1,0 +1,261 @@
+"""`godeploy fleet demo` (`make demo-fleet`): the fleet end to end, a worker killed mid-run.
+
+It starts, each in its own process, the bundled redis-server, a fake API (35 ms a request,
+capped at 200 requests/s) and three `godeploy fleet worker`s sharing a fleet-wide rate; submits
+all 4150 orders, SIGKILLs one worker a third of the way through, and checks that every order
+comes back exactly once. Then one worker alone fetches a sample, for the comparison. Every
+process it started is stopped on the way out, on Ctrl-C and on failure too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from attrs import define
+
+from godeploy import GoDeployClient
+from godeploy.cli._errors import CommandError
+from godeploy.cli._fleet import until_created
+from godeploy.cli._render import Output
+
+__all__ = ["run_fleet_demo"]
+
+WORKERS: Final = 3
+CONCURRENCY: Final = 3
+"""Orders in flight per worker: three workers ask for more than the cap allows, one does not."""
+RATE_CAP: Final = 200
+"""The fake's cap, requests per second (it answers 429 above it)."""
+FLEET_RATE: Final = 180
+"""The workers' shared rate: under the cap, with room for a burst."""
+LATENCY_MS: Final = 35
+"""Every answer of the fake takes 35 ms, the middle of a 20-50 ms API."""
+CHUNK_SIZE: Final = 50
+JOB_TIMEOUT: Final = 10.0
+"""arq reruns a dead worker's chunk `JOB_TIMEOUT` + 10 s after the chunk started."""
+SAMPLE: Final = 600
+"""Orders the single worker fetches for the comparison (all 4150 would take ~50 s more)."""
+_STOP_GRACE: Final = 5.0
+
+
+@define(frozen=True, kw_only=True)
+class _Fake:
+    url: str
+    token: str
+    business_unit_id: str
+
+
+class _Processes:
+    """Every process the demo starts, stopped in reverse order (SIGTERM, then SIGKILL)."""
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._running: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """Start a child in its own session (a Ctrl-C reaches only the demo, which stops it)."""
+        log = (self._logs / f"{name}.log").open("wb")
+        try:
+            process = subprocess.Popen(  # noqa: S603 - our own interpreter and modules
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if name == "fake" else log,
+                stderr=log,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._running.append(process)
+        return process
+
+    def log(self, name: str) -> str:
+        """What a child wrote to its log so far."""
+        return (self._logs / f"{name}.log").read_text(errors="replace")
+
+    def stop(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop one child and reap it; nothing if it is gone already."""
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if process in self._running:
+            self._running.remove(process)
+
+    def stop_all(self) -> None:
+        """Stop every child still running, the last started first."""
+        for process in reversed(list(self._running)):
+            self.stop(process)
+
+
+@contextmanager
+def _processes() -> Iterator[_Processes]:
+    with tempfile.TemporaryDirectory(prefix="godeploy-fleet-demo-") as logs:
+        processes = _Processes(Path(logs))
+        try:
+            yield processes
+        finally:
+            processes.stop_all()
+
+
+async def run_fleet_demo(output: Output) -> None:
+    """Run the demo; print its steps and results on stdout.
+
+    Raises:
+        CommandError: an order came back twice, or not at all.
+    """
+    from godeploy.fleet import Fleet
+    from godeploy.testing import RedisServer
+
+    with _processes() as processes, RedisServer() as redis:
+        output.notice(f"redis-server {redis.pid} on {redis.url}")
+        fake_argv = [sys.executable, "-m", "godeploy.testing", "--port", "0"]
+        fake_argv += ["--rate-limit", str(RATE_CAP), "--latency-ms", str(LATENCY_MS)]
+        fake_process = processes.start("fake", fake_argv)
+        fake = await asyncio.to_thread(_read_fake, fake_process)
+        output.notice(f"fake API {fake_process.pid} on {fake.url}: {LATENCY_MS} ms, {RATE_CAP}/s")
+        workers = [_start_worker(processes, index, redis.url, fake) for index in range(WORKERS)]
+        await _until_ready(processes, [f"worker-{index}" for index in range(WORKERS)])
+        output.notice(f"{WORKERS} workers: {', '.join(str(w.pid) for w in workers)}")
+
+        async with (
+            Fleet(redis.url) as fleet,
+            GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url) as client,
+        ):
+            started = time.perf_counter()
+            submit = asyncio.create_task(
+                fleet.submit(
+                    client.orders.list(page_size=100), chunk_size=CHUNK_SIZE, run_id="demo"
+                )
+            )
+            await until_created(fleet, "demo", submit)
+            seen: dict[int, int] = {}
+            killed_at = None
+            async for result in fleet.results("demo"):
+                seen[result.order_id] = seen.get(result.order_id, 0) + 1
+                if killed_at is None and len(seen) >= 4150 // 3:
+                    os.kill(workers[0].pid, signal.SIGKILL)
+                    killed_at = time.perf_counter() - started
+                    output.notice(f"SIGKILLed worker {workers[0].pid} at {killed_at:.1f} s")
+            wall = time.perf_counter() - started
+            run = await submit
+            report = await fleet.report("demo")
+            for worker in workers:
+                processes.stop(worker)
+
+            single = _start_worker(processes, WORKERS, redis.url, fake)
+            await _until_ready(processes, [f"worker-{WORKERS}"])
+            sample_started = time.perf_counter()
+            sample_ids = list(seen)[:SAMPLE]
+            await fleet.submit(sample_ids, chunk_size=CHUNK_SIZE, run_id="one-worker")
+            sample = [result async for result in fleet.results("one-worker")]
+            sample_wall = time.perf_counter() - sample_started
+            processes.stop(single)
+        processes.stop(fake_process)
+        stats = _fake_stats(fake_process)
+
+    twice = sum(1 for count in seen.values() if count > 1)
+    exactly_once = len(seen) == run.total == 4150 and twice == 0
+    one_worker = sample_wall / len(sample) * run.total
+    rows = [
+        (
+            "results",
+            f"{sum(seen.values())} of {run.total} orders, each exactly once: "
+            f"{'yes' if exactly_once else 'NO'}",
+        ),
+        (
+            "succeeded / failed / missing",
+            f"{report.succeeded} / {report.failed} / {report.missing}",
+        ),
+        ("duplicates suppressed", str(report.duplicates_suppressed)),
+        (
+            "not fetched again after the kill",
+            f"{report.skipped_on_rerun} orders (already recorded)",
+        ),
+        ("busiest 1-s window", f"{stats['busiest_window']} requests (cap {RATE_CAP}/s)"),
+        ("429s seen", str(stats["rate_limited"])),
+        (
+            "wall time",
+            f"{wall:.1f} s with {WORKERS} workers (one SIGKILLed at {killed_at or 0:.1f} s) vs "
+            f"~{one_worker:.0f} s with one (its pace on {len(sample)} orders: {sample_wall:.1f} s)",
+        ),
+    ]
+    width = max(len(name) for name, _ in rows)
+    output.stdout.print(
+        f"Fleet demo: {WORKERS} workers x concurrency {CONCURRENCY}, {run.total} orders in "
+        f"chunks of {CHUNK_SIZE}, fleet rate {FLEET_RATE}/s",
+        markup=False,
+    )
+    for name, value in rows:
+        output.stdout.print(f"  {name:<{width}}  {value}", markup=False, soft_wrap=True)
+    if not exactly_once or report.missing or len(sample) != len(sample_ids):
+        raise CommandError("the fleet lost or doubled orders")
+
+
+def _start_worker(
+    processes: _Processes, index: int, redis_url: str, fake: _Fake
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "GODEPLOY_TOKEN": fake.token,
+        "GODEPLOY_BUSINESS_UNIT_ID": fake.business_unit_id,
+        "GODEPLOY_BASE_URL": fake.url,
+    }
+    argv = [sys.executable, "-m", "godeploy.cli", "fleet", "worker", "--redis", redis_url]
+    argv += ["--concurrency", str(CONCURRENCY), "--max-requests-per-second", str(FLEET_RATE)]
+    argv += ["--job-timeout", str(JOB_TIMEOUT)]
+    return processes.start(f"worker-{index}", argv, env)
+
+
+def _read_fake(process: subprocess.Popen[bytes]) -> _Fake:
+    """The fake's URL, token and business unit, from the lines it prints when ready."""
+    assert process.stdout is not None
+    fields: dict[str, str] = {}
+    for raw in process.stdout:
+        line = raw.decode().strip()
+        if match := re.match(r"go deploy fake serving on (\S+)", line):
+            fields["url"] = match[1]
+        elif line.startswith("token: "):
+            fields["token"] = line.removeprefix("token: ")
+        elif line.startswith("business unit id: "):
+            fields["business_unit_id"] = line.removeprefix("business unit id: ")
+        elif line.startswith("Press Ctrl-C"):
+            return _Fake(**fields)
+    raise CommandError(f"the fake API exited before it was ready ({process.wait()})")
+
+
+def _fake_stats(process: subprocess.Popen[bytes]) -> dict[str, Any]:
+    """The `stats: {...}` line the fake prints when it stops."""
+    assert process.stdout is not None
+    for raw in process.stdout:
+        line = raw.decode()
+        if line.startswith("stats: "):
+            stats: dict[str, Any] = json.loads(line.removeprefix("stats: "))
+            process.stdout.close()
+            return stats
+    raise CommandError("the fake API stopped without its stats")
+
+
+async def _until_ready(processes: _Processes, names: list[str], timeout: float = 60) -> None:
+    """Wait until each worker printed its first line (it is connected and polling)."""
+    deadline = time.monotonic() + timeout
+    while not all("fleet worker" in processes.log(name) for name in names):
+        if time.monotonic() > deadline:
+            raise CommandError("a fleet worker did not start:\n" + processes.log(names[0]))
+        await asyncio.sleep(0.05)
