@@ -26,7 +26,7 @@ from typing import Any, Final
 from attrs import define
 
 from godeploy import GoDeployClient
-from godeploy.cli._errors import CommandError
+from godeploy.cli._errors import EXIT_INTERRUPTED, CommandError
 from godeploy.cli._fleet import until_created
 from godeploy.cli._render import Output
 
@@ -117,9 +117,30 @@ def _processes() -> Iterator[_Processes]:
 async def run_fleet_demo(output: Output) -> None:
     """Run the demo; print its steps and results on stdout.
 
+    SIGINT and SIGTERM stop it (and every process it started), even when it runs in the
+    background, where a shell starts it with SIGINT ignored.
+
     Raises:
-        CommandError: an order came back twice, or not at all.
+        CommandError: an order came back twice, or not at all; or the demo was interrupted.
     """
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, task.cancel)
+    try:
+        await _demo(output)
+    except asyncio.CancelledError:
+        raise CommandError(
+            "interrupted: every process the demo started is stopped", EXIT_INTERRUPTED
+        ) from None
+    finally:
+        for signal_number in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signal_number)
+
+
+async def _demo(output: Output) -> None:
+    """The demo's steps (see the module's docstring)."""
     from godeploy.fleet import Fleet
     from godeploy.testing import RedisServer
 
