@@ -11,7 +11,7 @@ import asyncio
 import sys
 import time
 
-from godeploy._pacing import Limits, LocalLimits
+from godeploy import Limits, LocalLimits
 from godeploy.fleet import FleetLimits
 from godeploy.testing import RedisServer
 

@@ -12,8 +12,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from godeploy import RequestValidationError
-from godeploy._pacing import Limits
+from godeploy import Limits, RequestValidationError
 from godeploy.fleet import FleetLimits
 from godeploy.testing import RedisServer
 

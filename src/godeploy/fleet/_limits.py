@@ -194,8 +194,9 @@ class FleetLimits:
         namespace: the prefix of the Redis keys; fleets with different namespaces share
             nothing.
         retry_budget: the capacity of the shared retry budget, in tokens (default 500).
-        local_share: the fraction of the fleet's rate this client uses while Redis is down
-            (default: one over the number of live clients it last saw).
+        local_share: the fraction of the fleet's rate, burst and retry budget this client
+            uses while Redis is down (default: one over the live clients it last saw; 1
+            until it has seen Redis once).
         clock: the monotonic clock of the local pause and fallback (for tests).
     """
 
