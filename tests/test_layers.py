@@ -1,6 +1,8 @@
 """The architecture's import rules, checked on the source."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import godeploy
@@ -43,11 +45,28 @@ def test_only_the_transport_imports_aiohttp():
     assert users == {"_transport.py"}
 
 
+def test_only_the_fleet_imports_redis_and_arq():
+    users = {
+        path.relative_to(SOURCE).as_posix()
+        for path in sdk_files()
+        if {name.partition(".")[0] for name in runtime_imports(path)} & {"redis", "arq"}
+    }
+    assert users
+    assert all(user.startswith("fleet/") for user in users), users
+
+
+def test_importing_the_sdk_needs_no_fleet_extra():
+    code = "import sys, godeploy; assert not {'redis', 'arq'} & set(sys.modules), sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_the_fake_never_imports_the_client():
     client_modules = {
         "godeploy",
         "godeploy._client",
-        "godeploy._base_client",
+        "godeploy._auth",
+        "godeploy._pacing",
+        "godeploy._core",
         "godeploy._transport",
         "godeploy.resources",
         "godeploy.pagination",
@@ -61,12 +80,22 @@ def test_the_fake_never_imports_the_client():
 
 def test_lower_layers_do_not_import_higher_ones():
     layers = [
-        {"_generated.models", "_exceptions", "_config", "_converter", "_retry", "_version"},
+        {
+            "_generated.models",
+            "_generated.operations",
+            "_exceptions",
+            "_config",
+            "_converter",
+            "_retry",
+            "_version",
+        },
         {"_transport"},
-        {"_base_client"},
+        {"_auth", "_pacing"},
+        {"_core"},
         {"pagination", "fanout"},
         {"resources"},
         {"_client"},
+        {"fleet"},
     ]
     rank = {name: level for level, names in enumerate(layers) for name in names}
     for path in sdk_files():

@@ -81,7 +81,8 @@ def worker(
         typer.Option(
             "--max-requests-per-second",
             min=0.001,
-            help="The fleet-wide request rate, shared through Redis.",
+            help="The fleet-wide request rate; with it the 429 pause and the retry budget "
+            "are shared through Redis too (FleetLimits).",
         ),
     ] = None,
     namespace: Namespace = "godeploy",
@@ -141,16 +142,22 @@ async def run_worker(
             "(and GODEPLOY_BASE_URL for another API than the default)"
         )
     with _fleet_extra():
-        from godeploy.fleet import FleetWorker
+        from godeploy.fleet import FleetLimits, FleetWorker
     from godeploy import DEFAULT_BASE_URL, GoDeployClient
 
     token, unit = settings.token, settings.business_unit_id
     base_url = settings.base_url or DEFAULT_BASE_URL
+    # The rate, the 429 pause and the retry budget shared by every worker of the namespace.
+    limits = (
+        None
+        if max_requests_per_second is None
+        else FleetLimits(
+            redis_url, max_requests_per_second=max_requests_per_second, namespace=namespace
+        )
+    )
 
     def make_client() -> GoDeployClient:
-        return GoDeployClient(
-            token, unit, base_url=base_url, max_requests_per_second=max_requests_per_second
-        )
+        return GoDeployClient(token, unit, base_url=base_url, limits=limits)
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
     fleet_worker = FleetWorker(make_client, concurrency=concurrency, job_timeout=job_timeout)
@@ -162,7 +169,7 @@ async def run_worker(
             loop.add_signal_handler(signal_number, runner.cancel)
     output.notice(
         f"fleet worker {os.getpid()}: queue {namespace}:queue, concurrency {concurrency}, "
-        f"rate {max_requests_per_second or 'unlimited'} requests/s, API {base_url}"
+        f"fleet-wide rate {max_requests_per_second or 'unlimited'} requests/s, API {base_url}"
     )
     try:
         worker = await fleet_worker.run(redis_url, namespace=namespace, burst=burst)
@@ -173,6 +180,8 @@ async def run_worker(
     finally:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signal_number)
+        if limits is not None:
+            await limits.aclose()
     output.notice(
         f"fleet worker {os.getpid()}: {worker.jobs_complete} chunks done, "
         f"{worker.jobs_retried} handed back, {worker.jobs_failed} failed"

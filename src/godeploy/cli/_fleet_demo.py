@@ -141,7 +141,7 @@ async def run_fleet_demo(output: Output) -> None:
 
 async def _demo(output: Output) -> None:
     """The demo's steps (see the module's docstring)."""
-    from godeploy.fleet import Fleet
+    from godeploy.fleet import Fleet, FleetLimits
     from godeploy.testing import RedisServer
 
     with _processes() as processes, RedisServer() as redis:
@@ -155,9 +155,14 @@ async def _demo(output: Output) -> None:
         await _until_ready(processes, [f"worker-{index}" for index in range(WORKERS)])
         output.notice(f"{WORKERS} workers: {', '.join(str(w.pid) for w in workers)}")
 
+        # The submit's listing requests count against the cap too: it shares the limits.
+        limits = FleetLimits(redis.url, max_requests_per_second=FLEET_RATE)
         async with (
+            limits,
             Fleet(redis.url) as fleet,
-            GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url) as client,
+            GoDeployClient(
+                fake.token, fake.business_unit_id, base_url=fake.url, limits=limits
+            ) as client,
         ):
             started = time.perf_counter()
             submit = asyncio.create_task(

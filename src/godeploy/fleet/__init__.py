@@ -1,8 +1,10 @@
 """The fleet: fan-out of order items across worker processes and machines, on arq and Redis.
 
-Needs the extra: `pip install 'godeploy[fleet]'` (arq and redis-py).
+Its limits (rate cap, 429 pause, retry budget) are shared by every client through Redis.
 
-    from godeploy.fleet import Fleet
+Needs the `fleet` extra: `pip install 'godeploy[fleet]'` (arq and redis-py 5).
+
+    from godeploy.fleet import Fleet, FleetLimits
 
     async with Fleet("redis://localhost:6379/0") as fleet:
         run = await fleet.submit(order_ids, chunk_size=100)
@@ -14,10 +16,12 @@ Workers: `godeploy fleet worker --redis URL`, or `FleetWorker` in an arq app of 
 
 from godeploy.fleet._fleet import Fleet, FleetReport, FleetRun
 from godeploy.fleet._json import job_deserializer, job_serializer
+from godeploy.fleet._limits import FleetLimits
 from godeploy.fleet._worker import FleetWorker, ResultHook
 
 __all__ = [
     "Fleet",
+    "FleetLimits",
     "FleetReport",
     "FleetRun",
     "FleetWorker",

@@ -11,11 +11,11 @@ from typing import Any, Final
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from attrs import define
-from yarl import URL
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
 from godeploy.fanout import OrderItemsResult, _as_async_iterator
+from godeploy.fleet._limits import redact_url
 from godeploy.fleet._store import (
     CANCEL,
     JOB_FUNCTION,
@@ -120,7 +120,7 @@ class Fleet:
 
     def __repr__(self) -> str:
         state = "open" if self._redis is not None else "closed"
-        return f"<Fleet {state} {_shown_url(self._url)} namespace={self.namespace!r}>"
+        return f"<Fleet {state} {redact_url(self._url)} namespace={self.namespace!r}>"
 
     async def __aenter__(self) -> Fleet:
         await self.open()
@@ -367,16 +367,6 @@ class Fleet:
         if int(removed) < 0:
             raise RequestValidationError(f"no run {run_id!r} in namespace {self.namespace!r}")
         return int(removed)
-
-
-def _shown_url(url: str) -> str:
-    """The Redis URL without its password, for a repr."""
-    try:
-        parsed = URL(url)
-    except (TypeError, ValueError):
-        return "<unparsable url>"
-    shown = parsed.with_password(None) if parsed.password else parsed
-    return str(shown.with_query(None) if "password" in parsed.query else shown)
 
 
 def _check_positive(name: str, value: Any) -> None:
