@@ -30,7 +30,7 @@ from godeploy.cli._errors import EXIT_INTERRUPTED, CommandError
 from godeploy.cli._fleet import until_created
 from godeploy.cli._render import Output
 
-__all__ = ["run_fleet_demo"]
+__all__ = ["FakeProcess", "FleetProcesses", "fleet_processes", "run_fleet_demo"]
 
 WORKERS: Final = 3
 CONCURRENCY: Final = 3
@@ -50,14 +50,27 @@ _STOP_GRACE: Final = 5.0
 
 
 @define(frozen=True, kw_only=True)
-class _Fake:
+class FakeProcess:
+    """A fake API in its own process: where it listens and how to talk to it."""
+
+    process: subprocess.Popen[bytes]
     url: str
     token: str
     business_unit_id: str
 
+    def stop(self) -> dict[str, Any]:
+        """Stop it (SIGTERM) and return what it saw: `requests`, `rate_limited`, ..."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        return _fake_stats(self.process)
 
-class _Processes:
-    """Every process the demo starts, stopped in reverse order (SIGTERM, then SIGKILL)."""
+
+class FleetProcesses:
+    """Every process the demo (or the benchmark) starts, stopped last-started first.
+
+    Stopping is SIGTERM, then SIGKILL after a grace period; `stop_all()` runs on the way out
+    of `fleet_processes()`, whatever happened.
+    """
 
     def __init__(self, logs: Path) -> None:
         self._logs = logs
@@ -103,11 +116,54 @@ class _Processes:
         for process in reversed(list(self._running)):
             self.stop(process)
 
+    async def start_fake(
+        self, *, latency_ms: float, rate_limit: int | None, orders: int = 4150
+    ) -> FakeProcess:
+        """`python -m godeploy.testing` on a free port; wait until it is ready."""
+        argv = [sys.executable, "-m", "godeploy.testing", "--port", "0", "--orders", str(orders)]
+        argv += ["--latency-ms", str(latency_ms)]
+        if rate_limit is not None:
+            argv += ["--rate-limit", str(rate_limit)]
+        process = self.start("fake", argv)
+        return await asyncio.to_thread(_read_fake, process)
+
+    def start_worker(
+        self,
+        name: str,
+        redis_url: str,
+        fake: FakeProcess,
+        *,
+        concurrency: int,
+        rate: float | None,
+        job_timeout: float = 20.0,
+    ) -> subprocess.Popen[bytes]:
+        """`godeploy fleet worker` on the fake (connection in its environment, as in production)."""
+        env = {
+            **os.environ,
+            "GODEPLOY_TOKEN": fake.token,
+            "GODEPLOY_BUSINESS_UNIT_ID": fake.business_unit_id,
+            "GODEPLOY_BASE_URL": fake.url,
+        }
+        argv = [sys.executable, "-m", "godeploy.cli", "fleet", "worker", "--redis", redis_url]
+        argv += ["--concurrency", str(concurrency), "--job-timeout", str(job_timeout)]
+        if rate is not None:
+            argv += ["--max-requests-per-second", str(rate)]
+        return self.start(name, argv, env)
+
+    async def until_ready(self, names: list[str], timeout: float = 60) -> None:
+        """Wait until each worker printed its first line (it is set up)."""
+        deadline = time.monotonic() + timeout
+        while not all("fleet worker" in self.log(name) for name in names):
+            if time.monotonic() > deadline:
+                raise CommandError("a fleet worker did not start:\n" + self.log(names[0]))
+            await asyncio.sleep(0.05)
+
 
 @contextmanager
-def _processes() -> Iterator[_Processes]:
-    with tempfile.TemporaryDirectory(prefix="godeploy-fleet-demo-") as logs:
-        processes = _Processes(Path(logs))
+def fleet_processes() -> Iterator[FleetProcesses]:
+    """A `FleetProcesses` whose children are all stopped on the way out."""
+    with tempfile.TemporaryDirectory(prefix="godeploy-fleet-") as logs:
+        processes = FleetProcesses(Path(logs))
         try:
             yield processes
         finally:
@@ -144,15 +200,12 @@ async def _demo(output: Output) -> None:
     from godeploy.fleet import Fleet, FleetLimits
     from godeploy.testing import RedisServer
 
-    with _processes() as processes, RedisServer() as redis:
+    with fleet_processes() as processes, RedisServer() as redis:
         output.notice(f"redis-server {redis.pid} on {redis.url}")
-        fake_argv = [sys.executable, "-m", "godeploy.testing", "--port", "0"]
-        fake_argv += ["--rate-limit", str(RATE_CAP), "--latency-ms", str(LATENCY_MS)]
-        fake_process = processes.start("fake", fake_argv)
-        fake = await asyncio.to_thread(_read_fake, fake_process)
-        output.notice(f"fake API {fake_process.pid} on {fake.url}: {LATENCY_MS} ms, {RATE_CAP}/s")
+        fake = await processes.start_fake(latency_ms=LATENCY_MS, rate_limit=RATE_CAP)
+        output.notice(f"fake API {fake.process.pid} on {fake.url}: {LATENCY_MS} ms, {RATE_CAP}/s")
         workers = [_start_worker(processes, index, redis.url, fake) for index in range(WORKERS)]
-        await _until_ready(processes, [f"worker-{index}" for index in range(WORKERS)])
+        await processes.until_ready([f"worker-{index}" for index in range(WORKERS)])
         output.notice(f"{WORKERS} workers: {', '.join(str(w.pid) for w in workers)}")
 
         # The submit's listing requests count against the cap too: it shares the limits.
@@ -186,15 +239,14 @@ async def _demo(output: Output) -> None:
                 processes.stop(worker)
 
             single = _start_worker(processes, WORKERS, redis.url, fake)
-            await _until_ready(processes, [f"worker-{WORKERS}"])
+            await processes.until_ready([f"worker-{WORKERS}"])
             sample_started = time.perf_counter()
             sample_ids = list(seen)[:SAMPLE]
             await fleet.submit(sample_ids, chunk_size=CHUNK_SIZE, run_id="one-worker")
             sample = [result async for result in fleet.results("one-worker")]
             sample_wall = time.perf_counter() - sample_started
             processes.stop(single)
-        processes.stop(fake_process)
-        stats = _fake_stats(fake_process)
+        stats = fake.stop()
 
     twice = sum(1 for count in seen.values() if count > 1)
     exactly_once = len(seen) == run.total == 4150 and twice == 0
@@ -227,6 +279,7 @@ async def _demo(output: Output) -> None:
         f"Fleet demo: {WORKERS} workers x concurrency {CONCURRENCY}, {run.total} orders in "
         f"chunks of {CHUNK_SIZE}, fleet rate {FLEET_RATE}/s",
         markup=False,
+        soft_wrap=True,
     )
     for name, value in rows:
         output.stdout.print(f"  {name:<{width}}  {value}", markup=False, soft_wrap=True)
@@ -235,21 +288,19 @@ async def _demo(output: Output) -> None:
 
 
 def _start_worker(
-    processes: _Processes, index: int, redis_url: str, fake: _Fake
+    processes: FleetProcesses, index: int, redis_url: str, fake: FakeProcess
 ) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "GODEPLOY_TOKEN": fake.token,
-        "GODEPLOY_BUSINESS_UNIT_ID": fake.business_unit_id,
-        "GODEPLOY_BASE_URL": fake.url,
-    }
-    argv = [sys.executable, "-m", "godeploy.cli", "fleet", "worker", "--redis", redis_url]
-    argv += ["--concurrency", str(CONCURRENCY), "--max-requests-per-second", str(FLEET_RATE)]
-    argv += ["--job-timeout", str(JOB_TIMEOUT)]
-    return processes.start(f"worker-{index}", argv, env)
+    return processes.start_worker(
+        f"worker-{index}",
+        redis_url,
+        fake,
+        concurrency=CONCURRENCY,
+        rate=FLEET_RATE,
+        job_timeout=JOB_TIMEOUT,
+    )
 
 
-def _read_fake(process: subprocess.Popen[bytes]) -> _Fake:
+def _read_fake(process: subprocess.Popen[bytes]) -> FakeProcess:
     """The fake's URL, token and business unit, from the lines it prints when ready."""
     assert process.stdout is not None
     fields: dict[str, str] = {}
@@ -262,7 +313,7 @@ def _read_fake(process: subprocess.Popen[bytes]) -> _Fake:
         elif line.startswith("business unit id: "):
             fields["business_unit_id"] = line.removeprefix("business unit id: ")
         elif line.startswith("Press Ctrl-C"):
-            return _Fake(**fields)
+            return FakeProcess(process=process, **fields)
     raise CommandError(f"the fake API exited before it was ready ({process.wait()})")
 
 
@@ -276,12 +327,3 @@ def _fake_stats(process: subprocess.Popen[bytes]) -> dict[str, Any]:
             process.stdout.close()
             return stats
     raise CommandError("the fake API stopped without its stats")
-
-
-async def _until_ready(processes: _Processes, names: list[str], timeout: float = 60) -> None:
-    """Wait until each worker printed its first line (it is connected and polling)."""
-    deadline = time.monotonic() + timeout
-    while not all("fleet worker" in processes.log(name) for name in names):
-        if time.monotonic() > deadline:
-            raise CommandError("a fleet worker did not start:\n" + processes.log(names[0]))
-        await asyncio.sleep(0.05)
