@@ -122,7 +122,7 @@ def _rows(samples: Samples, cost: dict[str, Figure]) -> list[Row]:
     rows = [
         Row(
             "6",
-            f"W={workers} workers: requests/s ({setting})",
+            f"W={workers}: requests/s ({setting})",
             samples.figure(f"rps {workers}"),
             per_second,
         )

@@ -178,3 +178,34 @@ async def test_a_pickle_planted_in_the_queue_is_refused_unread(
     assert worker.jobs_complete == 3  # the real chunks went on
     assert await fleet.redis.exists(f"{job_key_prefix}planted") == 0
     assert len(await read_all(fleet, run)) == 30
+
+
+async def test_a_worker_waits_out_a_redis_outage(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, order_ids: list[int], caplog
+):
+    worker = FleetWorker(client_of(fake_godeploy), concurrency=4)
+    task = asyncio.create_task(worker.run(redis_server.url))
+    try:
+        async with Fleet(redis_server.url) as fleet:
+            before = await fleet.submit(order_ids[:20], chunk_size=10)
+            assert len(await read_all(fleet, before)) == 20
+        redis_server.kill()
+        await wait_until(lambda: _logged(caplog, "Redis is unreachable"))
+        assert not task.done()
+        redis_server.start()  # empty: persistence is off
+        async with Fleet(redis_server.url) as fleet:
+            after = await fleet.submit(order_ids[20:50], chunk_size=10)
+            results = await asyncio.wait_for(read_all(fleet, after), 20)
+        assert sorted(r.order_id for r in results) == sorted(order_ids[20:50])
+        assert _logged_now(caplog, "Redis is back")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _logged(caplog, text: str) -> bool:
+    return _logged_now(caplog, text)
+
+
+def _logged_now(caplog, text: str) -> bool:
+    return any(text in record.getMessage() for record in caplog.records)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from godeploy import NotFoundError, OrderItemsResult, RequestValidationError
@@ -115,3 +117,20 @@ def test_the_fleet_repr_hides_the_redis_password():
     fleet = Fleet("redis://:s3cret-pw@127.0.0.1:6379/0")
     assert "s3cret-pw" not in repr(fleet)
     assert "127.0.0.1:6379" in repr(fleet)
+
+
+async def test_a_reader_that_stops_mid_batch_loses_nothing(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, fleet: Fleet, order_ids: list[int]
+):
+    ids = order_ids[:150]
+    run = await fleet.submit(ids, chunk_size=50)
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=8), redis_server.url)
+    first: list[int] = []
+    async with contextlib.aclosing(fleet.results(run)) as results:
+        async for result in results:
+            first.append(result.order_id)
+            if len(first) == 30:  # mid-batch: a batch is 100
+                break
+    rest = [result.order_id for result in await read_all(fleet, run)]
+    assert len(first) == 30
+    assert sorted(first + rest) == sorted(ids)  # none lost, none twice

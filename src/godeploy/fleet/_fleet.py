@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any, Final
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
 from attrs import define
+from redis.exceptions import RedisError
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
@@ -22,6 +24,7 @@ from godeploy.fleet._store import (
     OPEN_RUN,
     PLAN_CHUNK,
     SETTLE,
+    TAKE,
     RunKeys,
     chunk_digest,
     decode_result,
@@ -264,9 +267,12 @@ class Fleet:
     async def results(self, run: FleetRun | str) -> AsyncIterator[OrderItemsResult]:
         """One `OrderItemsResult` per recorded order, as workers finish them, each once.
 
-        A result leaves Redis as it is read, so each is yielded to one reader only. Iteration
-        ends once every chunk is finished, cancelled or given up; `report()` then says how
-        many orders are `missing`.
+        A result leaves Redis once it is read, so each is yielded to one reader only. Results
+        are taken a batch at a time into the run's `reading` list and dropped from it as they
+        are handed out: a reader that dies (or loses Redis) mid-batch loses nothing, and the
+        next reader gets that batch's unacknowledged results first (so after a crash, at most
+        one batch, 100 results, may come twice). Iteration ends once every chunk is finished,
+        cancelled or given up; `report()` then says how many orders are `missing`.
 
         Args:
             run: the run, or its id.
@@ -279,28 +285,41 @@ class Fleet:
         """
         keys = RunKeys(self.namespace, _run_id_of(run))
         redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
-        while True:
-            batch: list[bytes] | None = await redis.lpop(keys.results, _READ_BATCH)
-            if batch:
-                for body in batch:
-                    yield decode_result(body)
-                continue
-            report = await self._report(keys)
-            if report is None:
-                raise RequestValidationError(
-                    f"no run {keys.run_id!r} in namespace {self.namespace!r}"
+        handed = 0
+        try:
+            while True:
+                batch = await run_script(
+                    redis, TAKE, [keys.results, keys.reading, keys.meta], _READ_BATCH
                 )
-            if report[0] and report[1]:
-                # Settled: drain what the last chunks recorded meanwhile, then stop.
-                rest = await redis.lpop(keys.results, _READ_BATCH)
-                if rest:
-                    for body in rest:
+                if batch:
+                    for body in batch:
+                        handed += 1
                         yield decode_result(body)
+                    await redis.delete(keys.reading)
+                    handed = 0
                     continue
-                return
-            popped = await redis.blpop([keys.results], timeout=_IDLE_WAIT)
-            if popped is not None:
-                yield decode_result(popped[1])
+                report = await self._report(keys)
+                if report is None:
+                    raise RequestValidationError(
+                        f"no run {keys.run_id!r} in namespace {self.namespace!r}"
+                    )
+                if report[0] and report[1]:
+                    # Settled: drain what the last chunks recorded meanwhile, then stop.
+                    if await redis.llen(keys.results):
+                        continue
+                    return
+                # Sleep until a result arrives (or a while passes), moving it safely.
+                moved = await redis.blmove(keys.results, keys.reading, _IDLE_WAIT)
+                if moved is not None:
+                    handed = 1
+                    yield decode_result(moved)
+                    await redis.delete(keys.reading)
+                    handed = 0
+        finally:
+            if handed:
+                # Stopped mid-batch: what was handed out is acknowledged, the rest stays.
+                with contextlib.suppress(RedisError):
+                    await redis.ltrim(keys.reading, handed, -1)
 
     async def report(self, run: FleetRun | str) -> FleetReport:
         """Where the run stands: recorded, failed, duplicates, missing, in flight.

@@ -8,6 +8,7 @@ Keys of run R in namespace N (every one expires with the run, `ttl` after its la
     N:run:R:done       bitmap: bit c is set once every order of chunk c is recorded
     N:run:R:digests    hash: chunk -> digest of its order ids (a resubmit must match)
     N:run:R:results    list: results not read yet, oldest first
+    N:run:R:reading    list: results handed to a reader, not acknowledged yet
 
 Chunks start on a byte boundary of `recorded` (`stride` is `chunk_size` rounded up to 8), so
 BITCOUNT's byte ranges count one chunk (Redis 6.2 has no bit ranges).
@@ -41,6 +42,7 @@ __all__ = [
     "PLAN_CHUNK",
     "RECORD",
     "SETTLE",
+    "TAKE",
     "RunKeys",
     "chunk_digest",
     "decode_result",
@@ -91,13 +93,18 @@ class RunKeys:
         return f"{self.prefix}:results"
 
     @property
+    def reading(self) -> str:
+        """The list of results handed to a reader and not acknowledged yet."""
+        return f"{self.prefix}:reading"
+
+    @property
     def job_prefix(self) -> str:
         """Job ids are this and the chunk's index."""
         return f"{self.namespace}:{self.run_id}:"
 
     def all(self) -> list[str]:
         """Every key, for expiry."""
-        return [self.meta, self.recorded, self.done, self.digests, self.results]
+        return [self.meta, self.recorded, self.done, self.digests, self.results, self.reading]
 
 
 async def run_script(redis: Any, script: str, keys: list[str], *args: str | int | bytes) -> Any:
@@ -210,6 +217,19 @@ for c = 0, chunks - 1 do
 end
 return {1, total, tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), tonumber(m[5]),
   tonumber(m[6]), tonumber(m[10]) or 0, unsettled, missing}
+"""
+
+# Hands a reader a batch. KEYS: results, reading, meta. ARGV: count. The batch a reader
+# left unacknowledged comes first; else up to `count` results move to `reading`.
+TAKE: Final = """
+local pending = redis.call('LRANGE', KEYS[2], 0, -1)
+if #pending > 0 then return pending end
+local taken = redis.call('LPOP', KEYS[1], ARGV[1])
+if not taken then return {} end
+redis.call('RPUSH', KEYS[2], unpack(taken))
+local ttl = redis.call('PTTL', KEYS[3])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+return taken
 """
 
 # Cancels a run. KEYS: meta, done, queue. ARGV: job id prefix, in-progress key prefix,

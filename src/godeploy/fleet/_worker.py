@@ -58,6 +58,8 @@ _PAUSED_RETRY: Final = 0.5
 MAX_JOBS: Final = 2
 """Chunks one worker runs at once: the next starts while the last orders of one finish.
 All of them share the worker's `concurrency`."""
+_REDIS_RETRY: Final = 1.0
+"""Seconds between a worker's attempts to reach a Redis that went away."""
 POLL_DELAY: Final = 0.05
 """Seconds between arq's looks at the queue (its default 0.5 s would idle between chunks)."""
 
@@ -129,6 +131,7 @@ class FleetWorker:
         self.page_size = page_size
         self._client: GoDeployClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._redis_lost = False
 
     @property
     def function(self) -> Function:
@@ -150,6 +153,9 @@ class FleetWorker:
 
     async def startup(self, ctx: dict[str, Any] | None = None) -> None:
         """Arq's `on_startup`: open the client (call it from your own `on_startup` if any)."""
+        if self._redis_lost:
+            logger.warning("fleet worker: Redis is back")
+            self._redis_lost = False
         if self._client is None:
             self._client = self._make_client()
             self._slots = asyncio.Semaphore(self.concurrency)
@@ -195,30 +201,35 @@ class FleetWorker:
     ) -> Worker:
         """Run an arq worker on this job until cancelled (or, with `burst`, the queue is empty).
 
+        When Redis goes away the worker stops taking chunks (the ones it runs go back to the
+        queue), logs one WARNING and tries again every second until Redis answers.
+
         Returns:
-            The arq `Worker`, closed (its counters say what it did).
+            The arq `Worker`, stopped (its counters say what it did).
         """
-        settings = self.settings(
-            redis_url, namespace=namespace, burst=burst, handle_signals=handle_signals
-        )
-        pool: ArqRedis = settings["redis_pool"]
-        worker = Worker(**settings)
         try:
-            await worker.async_run()
+            while True:
+                settings = self.settings(
+                    redis_url, namespace=namespace, burst=burst, handle_signals=handle_signals
+                )
+                worker = Worker(**settings)
+                try:
+                    await worker.async_run()
+                except (RedisError, OSError) as error:
+                    if not self._redis_lost:
+                        logger.warning(
+                            "fleet worker: Redis is unreachable (%s: %s); waiting for it",
+                            type(error).__name__,
+                            error,
+                        )
+                        self._redis_lost = True
+                else:
+                    return worker
+                finally:
+                    await _stop(worker, settings["redis_pool"])
+                await asyncio.sleep(_REDIS_RETRY)
         finally:
-            # Not worker.close(): it calls redis-py's deprecated close(). A chunk cancelled
-            # here goes back to the queue at once (arq's retry on CancelledError).
-            tasks = list(worker.tasks.values())
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            try:
-                with contextlib.suppress(RedisError):
-                    await pool.delete(worker.health_check_key)
-                await self.shutdown()
-            finally:
-                await pool.aclose(close_connection_pool=True)
-        return worker
+            await self.shutdown()
 
     async def _run_chunk(
         self, ctx: dict[str, Any], namespace: str, run_id: str, chunk: int, order_ids: list[int]
@@ -358,6 +369,23 @@ class _Gate:
             if unread < self._max_unread:
                 return True
             await asyncio.sleep(_PAUSE_POLL)
+
+
+async def _stop(worker: Worker, pool: ArqRedis) -> None:
+    """Stop an arq worker: its chunks go back to the queue, its connections are closed.
+
+    Not `worker.close()`: it calls redis-py's deprecated `close()`. A chunk cancelled here is
+    handed back at once (arq retries a job cancelled by CancelledError).
+    """
+    tasks = list(worker.tasks.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    try:
+        with contextlib.suppress(RedisError, OSError):
+            await pool.delete(worker.health_check_key)
+    finally:
+        await pool.aclose(close_connection_pool=True)
 
 
 def _bit(data: bytes, index: int) -> bool:
