@@ -76,9 +76,11 @@ async def test_the_budget_pays_only_what_it_holds():
 
 async def test_a_client_shares_limits_it_is_given_and_does_not_close_them():
     limits = LocalLimits(max_requests_per_second=3)
-    async with GoDeployClient("t", UNIT, limits=limits) as first:
-        async with GoDeployClient("t", UNIT, limits=limits) as second:
-            assert first.limits is second.limits is limits
+    async with (
+        GoDeployClient("t", UNIT, limits=limits) as first,
+        GoDeployClient("t", UNIT, limits=limits) as second,
+    ):
+        assert first.limits is second.limits is limits
 
 
 @pytest.mark.parametrize(
