@@ -100,7 +100,11 @@ def test_a_missing_binary_is_a_clear_error(tmp_path):
 def test_a_taken_port_is_a_clear_error(redis_server: RedisServer):
     second = RedisServer(port=redis_server.port)
     started = time.monotonic()
-    with pytest.raises(RuntimeError, match="did not start"):
-        second.start()
-    second.close()
+    try:
+        # The server that answers on the port is not the one started: that is no success.
+        with pytest.raises(RuntimeError, match="did not start"):
+            second.start()
+    finally:
+        second.close()
+    assert not second.running
     assert time.monotonic() - started < 10

@@ -293,6 +293,11 @@ class RedisServer:
         return False
 
     def _ping(self) -> bool:
+        """Whether our process answers: another server on the same port must not pass for it."""
+        assert self._process is not None
+        request = b"INFO server\r\n"
+        if self._password is not None:
+            request = b"AUTH " + self._password.encode() + b"\r\n" + request
         try:
             if self._unix_socket is not None:
                 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -303,12 +308,19 @@ class RedisServer:
             with connection:
                 connection.settimeout(0.5)
                 connection.connect(address)
-                connection.sendall(b"PING\r\n")
-                answer = connection.recv(64)
+                connection.sendall(request)
+                answer = b""
+                while b"\r\nprocess_id:" not in answer or not answer.endswith(b"\r\n"):
+                    chunk = connection.recv(4096)
+                    if not chunk:
+                        return False
+                    answer += chunk
+                    if answer.startswith(b"-") or len(answer) > 65536:
+                        return False
         except OSError:
             return False
-        # Without the password the server still answers, with NOAUTH: it is up.
-        return answer.startswith((b"+PONG", b"-NOAUTH"))
+        line = answer.partition(b"\r\nprocess_id:")[2].partition(b"\r\n")[0]
+        return line.strip() == str(self._process.pid).encode()
 
     def _log_tail(self, lines: int = 20) -> str:
         if self._workdir is None:
