@@ -86,6 +86,10 @@ async def test_orders_stream_from_the_pager_and_failures_are_results(
         run = await fleet.submit(client.orders.list(page_size=100), chunk_size=64)
     assert run.total == len(order_ids) == 400
     await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=8), redis_server.url)
+    # Jobs carry order ids, results carry items and errors: the token is never in Redis.
+    everything = await _everything_in(fleet)
+    assert b"NotFoundError" in everything  # the unread results are in there
+    assert fake_godeploy.token.encode() not in everything
     results = await read_all(fleet, run)
     assert sorted(r.order_id for r in results) == sorted(order_ids)
     failed = [r for r in results if not r.ok]
@@ -93,6 +97,24 @@ async def test_orders_stream_from_the_pager_and_failures_are_results(
     assert all(isinstance(r.error, NotFoundError) and r.error.status == 404 for r in failed)
     report = await fleet.report(run)
     assert (report.succeeded, report.failed, report.missing) == (397, 3, 0)
+
+
+async def _everything_in(fleet: Fleet) -> bytes:
+    """Every key and value in the Redis, read by type, concatenated."""
+    redis = fleet.redis
+    parts: list[bytes] = []
+    for key in await redis.keys("*"):
+        kind = (await redis.type(key)).decode()
+        if kind == "string":
+            parts.append(await redis.get(key))
+        elif kind == "list":
+            parts += await redis.lrange(key, 0, -1)
+        elif kind == "hash":
+            parts += [b"%s=%s" % pair for pair in (await redis.hgetall(key)).items()]
+        elif kind == "zset":
+            parts += await redis.zrange(key, 0, -1)
+        parts.append(key)
+    return b"\n".join(parts)
 
 
 async def test_a_result_hook_keeps_the_items_out_of_redis(
