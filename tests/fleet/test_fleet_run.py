@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 
 import pytest
+from arq.connections import RedisSettings
+from arq.constants import default_queue_name
+from arq.worker import create_worker, func
 
 from godeploy import NotFoundError, OrderItemsResult, RequestValidationError
-from godeploy.fleet import Fleet, FleetWorker
+from godeploy.fleet import Fleet, FleetWorker, job_deserializer, job_serializer
 from godeploy.testing import FakeGoDeploy, Fault, RedisServer
 
 from .conftest import client_of, read_all, run_burst
@@ -156,3 +159,39 @@ async def test_a_reader_that_stops_mid_batch_loses_nothing(
     rest = [result.order_id for result in await read_all(fleet, run)]
     assert len(first) == 30
     assert sorted(first + rest) == sorted(ids)  # none lost, none twice
+
+
+async def test_godeploys_job_runs_in_an_arq_app_of_your_own(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, order_ids: list[int]
+):
+    """The README's recipe: your WorkerSettings, your queue, your job beside godeploy's."""
+    done: list[str] = []
+    godeploy_jobs = FleetWorker(client_of(fake_godeploy), concurrency=4)
+
+    async def your_job(ctx, text: str) -> None:
+        done.append(text)
+
+    async def startup(ctx):
+        await godeploy_jobs.startup(ctx)
+
+    async def shutdown(ctx):
+        await godeploy_jobs.shutdown(ctx)
+
+    class WorkerSettings:
+        functions = [func(your_job, name="your_job"), godeploy_jobs.function]  # noqa: RUF012
+        on_startup, on_shutdown = startup, shutdown
+        redis_settings = RedisSettings.from_dsn(redis_server.url)
+        job_serializer, job_deserializer = job_serializer, job_deserializer
+
+    async with Fleet(redis_server.url, queue_name=default_queue_name) as fleet:
+        run = await fleet.submit(order_ids[:40], chunk_size=10)
+        await fleet.redis.enqueue_job("your_job", "hello")
+        worker = create_worker(WorkerSettings, burst=True, handle_signals=False, poll_delay=0.05)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.pool.aclose(close_connection_pool=True)
+            await godeploy_jobs.shutdown()
+        results = await read_all(fleet, run)
+    assert done == ["hello"]
+    assert sorted(r.order_id for r in results) == sorted(order_ids[:40])

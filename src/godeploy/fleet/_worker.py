@@ -9,9 +9,10 @@ its function and hooks into the `WorkerSettings` of an arq app you already have:
         functions = [your_job, fleet.function]
         on_startup = fleet.startup        # or await it from your own on_startup
         on_shutdown = fleet.shutdown
-        queue_name = "godeploy:queue"     # the queue `Fleet` enqueues to
         job_serializer = job_serializer   # JSON, from godeploy.fleet: never pickle
         job_deserializer = job_deserializer
+
+and submit with `Fleet(redis_url, queue_name="arq:queue")`, your worker's queue.
 """
 
 from __future__ import annotations
