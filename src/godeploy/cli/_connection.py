@@ -210,7 +210,8 @@ def with_connection(
         click_context = arguments.pop(_CONTEXT)
         options = {name: arguments.pop(name) for name in _OPTIONS}
         arguments.update(dict.fromkeys(contexts, click_context))
-        command(connection_settings(click_context, **options), **arguments)  # type: ignore[call-arg]
+        settings = connection_settings(click_context, **options)
+        command(settings, **arguments)  # type: ignore[call-arg]
 
     # typer reads a command's options from its signature and its annotations.
     run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
