@@ -29,7 +29,7 @@ _HELP = (
     "command's name. --fake uses an embedded fake server with made-up data instead; demo and "
     "fake-server always do.\n\n"
     "Exit codes: 0 success; 1 the API or the network failed; 2 the input was refused (usage, "
-    "an invalid order file, a validation error); 130 interrupted."
+    "missing connection options, an invalid order file, a validation error); 130 interrupted."
 )
 
 # Unexpected errors are bugs and keep their plain traceback; rich's pretty one would print
