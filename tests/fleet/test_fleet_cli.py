@@ -40,6 +40,11 @@ async def test_fan_out_on_the_fleet_prints_every_orders_items(
             "--chunk-size",
             "7",
             "--json",
+            env=clean_environment(
+                GODEPLOY_TOKEN=fake_godeploy.token,
+                GODEPLOY_BUSINESS_UNIT_ID=str(fake_godeploy.business_unit_id),
+                GODEPLOY_BASE_URL=str(fake_godeploy.url),
+            ),
             secret=PASSWORD,
         )
     finally:

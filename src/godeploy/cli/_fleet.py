@@ -21,8 +21,8 @@ import typer
 
 from godeploy.cli._commands import _report_failure as report_failure
 from godeploy.cli._commands import stream_all_orders, total_setter
-from godeploy.cli._connection import ConnectionSettings, open_client
-from godeploy.cli._errors import CommandError, UsageError, run_async
+from godeploy.cli._connection import ConnectionSettings, open_client, with_connection
+from godeploy.cli._errors import EXIT_USAGE, CommandError, run_async
 from godeploy.cli._render import ORDER_ITEM_VIEW, Output
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def _fleet_extra() -> Iterator[None]:
     except ImportError as error:
         if (error.name or "").partition(".")[0] not in {"arq", "redis"}:
             raise
-        raise UsageError(_MISSING_EXTRA) from None
+        raise CommandError(_MISSING_EXTRA, EXIT_USAGE) from None
 
 
 def _open_fleet(redis_url: str, namespace: str) -> Fleet:
@@ -71,7 +71,9 @@ def _open_fleet(redis_url: str, namespace: str) -> Fleet:
 
 
 @fleet_app.command("worker")
+@with_connection
 def worker(
+    connection: ConnectionSettings,
     redis_url: RedisUrl,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Orders in flight in this worker.")
@@ -102,15 +104,10 @@ def worker(
     The API connection comes from GODEPLOY_TOKEN, GODEPLOY_BUSINESS_UNIT_ID and
     GODEPLOY_BASE_URL; the token stays in this process (jobs carry only order ids).
     """
-    settings = ConnectionSettings(
-        token=os.environ.get("GODEPLOY_TOKEN") or None,
-        business_unit_id=os.environ.get("GODEPLOY_BUSINESS_UNIT_ID") or None,
-        base_url=os.environ.get("GODEPLOY_BASE_URL") or None,
-    )
     output = Output(json_lines=False)
     run_async(
         lambda: run_worker(
-            settings,
+            connection,
             output,
             redis_url=redis_url,
             concurrency=concurrency,
@@ -136,17 +133,17 @@ async def run_worker(
     verbose: bool,
 ) -> None:
     """`godeploy fleet worker`: an arq worker with one client, stopped by SIGINT or SIGTERM."""
-    if not settings.token or not settings.business_unit_id:
-        raise UsageError(
-            "a fleet worker needs GODEPLOY_TOKEN and GODEPLOY_BUSINESS_UNIT_ID "
-            "(and GODEPLOY_BASE_URL for another API than the default)"
+    if settings.fake or settings.token is None:
+        # Each worker would start its own fake, with its own data: not one fleet.
+        raise CommandError(
+            "a fleet worker needs the real connection options, not --fake", EXIT_USAGE
         )
     with _fleet_extra():
         from godeploy.fleet import FleetLimits, FleetWorker
-    from godeploy import DEFAULT_BASE_URL, GoDeployClient
+    from godeploy import GoDeployClient
 
-    token, unit = settings.token, settings.business_unit_id
-    base_url = settings.base_url or DEFAULT_BASE_URL
+    token, unit, base_url = settings.token, settings.business_unit_id, settings.base_url
+    insecure = settings.allow_insecure_http
     # The rate, the 429 pause and the retry budget shared by every worker of the namespace.
     limits = (
         None
@@ -157,7 +154,9 @@ async def run_worker(
     )
 
     def make_client() -> GoDeployClient:
-        return GoDeployClient(token, unit, base_url=base_url, limits=limits)
+        return GoDeployClient(
+            token, unit, base_url=base_url, limits=limits, allow_insecure_http=insecure
+        )
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, stream=sys.stderr)
     fleet_worker = FleetWorker(make_client, concurrency=concurrency, job_timeout=job_timeout)
@@ -260,11 +259,8 @@ async def fan_out_on_fleet(
     they finish). Interrupting it cancels the run.
 
     Raises:
-        UsageError: both or neither of ORDER_ID and --all.
         CommandError: some orders failed or are missing.
     """
-    if bool(order_ids) == all_orders:
-        raise UsageError("give either ORDER_ID... or --all")
     started = time.perf_counter()
     run_id = uuid.uuid4().hex
     output.notice(f"fleet run {run_id} (see `godeploy fleet status {run_id}`)")
