@@ -14,6 +14,7 @@ import redis.asyncio
 
 from godeploy import Limits, RequestValidationError
 from godeploy.fleet import FleetLimits
+from godeploy.fleet._limits import redact_url
 from godeploy.testing import RedisServer
 
 
@@ -265,6 +266,19 @@ async def test_the_password_never_shows(caplog):
 def test_bad_options_are_refused(options):
     with pytest.raises(RequestValidationError):
         FleetLimits("redis://127.0.0.1:1/0", **options)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://user:pw@host/1", "redis://user:***@host/1"),
+        ("rediss://host:6380/0", "rediss://host:6380/0"),
+        ("unix:///run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?db=1&password=***"),
+    ],
+)
+def test_redact_url_hides_the_password(url, shown):
+    assert redact_url(url) == shown
 
 
 def test_a_url_that_is_not_redis_is_refused():

@@ -66,7 +66,7 @@ async def test_the_cap_holds_across_three_processes_within_one_burst(redis_serve
     rate, burst = 30, 5
     # The API's own cap is the fleet's, burst included: exceed it and it answers 429.
     async with FakeGoDeploy(seed=3, order_count=200, rate_limit=rate + burst) as fake:
-        per_worker = 30 if mode == "fleet" else 15
+        per_worker = 20 if mode == "fleet" else 15
         summaries = await run_workers(
             fake,
             redis_server,
