@@ -124,6 +124,19 @@ async def test_a_pause_in_one_client_holds_every_client(make_limits):
     assert (await third.admit(None)).paused > 1.5
 
 
+async def test_without_a_rate_cap_the_pause_and_the_budget_are_still_shared(make_limits):
+    one = make_limits(max_requests_per_second=None, burst=1, retry_budget=5)
+    other = make_limits(max_requests_per_second=None, burst=1, retry_budget=5)
+    admissions = [await one.admit(0) for _ in range(50)]
+    assert all(a.booked and a.wait == 0 for a in admissions)
+    one.release(admissions[0])
+    assert await one.try_pay(5)
+    assert not await other.try_pay(5)
+    await other.pause(1.0)
+    assert (await one.admit(None)).paused > 0.5
+    assert "max_requests_per_second=None" in repr(one)
+
+
 async def test_the_retry_budget_is_shared_and_runs_out_for_all(make_limits):
     one, other = make_limits(retry_budget=12), make_limits(retry_budget=12)
     assert one.budget() == (12.0, 12.0)

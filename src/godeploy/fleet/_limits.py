@@ -98,6 +98,9 @@ if paused > 0 then
   if moved then keep(tat) end
   return {0, 0, paused, live, 0}
 end
+if interval == 0 then
+  return {1, 0, 0, live, 0}
+end
 if tat < now then tat = now end
 local arrival = tat + interval
 local wait = arrival - tonumber(ARGV[2]) * interval - now
@@ -196,7 +199,8 @@ class FleetLimits:
     Args:
         redis_url: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` or
             `unix:///path.sock`.
-        max_requests_per_second: the fleet's request-rate cap.
+        max_requests_per_second: the fleet's request-rate cap; None shares only the 429
+            pause and the retry budget.
         burst: requests the fleet may send at once after a quiet spell.
         namespace: the prefix of the Redis keys; fleets with different namespaces share
             nothing.
@@ -211,15 +215,17 @@ class FleetLimits:
         self,
         redis_url: str,
         *,
-        max_requests_per_second: float,
+        max_requests_per_second: float | None,
         burst: int = 10,
         namespace: str = "godeploy",
         retry_budget: int | None = None,
         local_share: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._rate = float(
-            check_option("max_requests_per_second", max_requests_per_second, positive)
+        self._rate = (
+            None
+            if max_requests_per_second is None
+            else float(check_option("max_requests_per_second", max_requests_per_second, positive))
         )
         self._burst: int = check_option("burst", burst, integer_at_least(1))
         if not isinstance(namespace, str) or not namespace or namespace != namespace.strip():
@@ -241,7 +247,8 @@ class FleetLimits:
         self._url = redact_url(redis_url) if isinstance(redis_url, str) else "<not a URL>"
         self._redis = self._connect(redis_url)
         self._clock = clock
-        self._interval_us = max(1, round(_MICRO / self._rate))
+        # 0: no rate cap (the pause and the retry budget are still shared).
+        self._interval_us = 0 if self._rate is None else max(1, round(_MICRO / self._rate))
         prefix = f"{namespace}:limits:"
         # Encoded once: an admission is on every request's path.
         self._rate_keys = [
@@ -295,15 +302,16 @@ class FleetLimits:
     def __repr__(self) -> str:
         tokens, capacity = self.budget()
         state = "local fallback" if self._local is not None else "redis"
+        rate = None if self._rate is None else f"{self._rate:g}"
         return (
             f"<FleetLimits {self._url} namespace={self._namespace!r} "
-            f"max_requests_per_second={self._rate:g} burst={self._burst} "
+            f"max_requests_per_second={rate} burst={self._burst} "
             f"retry_budget={tokens:g}/{capacity:g} {state}>"
         )
 
     @property
-    def max_requests_per_second(self) -> float:
-        """The fleet's request-rate cap."""
+    def max_requests_per_second(self) -> float | None:
+        """The fleet's request-rate cap (None: none)."""
         return self._rate
 
     @property
@@ -371,7 +379,7 @@ class FleetLimits:
         wait = wait_us / _MICRO
         if not booked:
             return Admission(wait=wait, booked=False)
-        return Admission(wait=wait, ticket=_Ticket(int(arrival)))
+        return Admission(wait=wait, ticket=_Ticket(int(arrival)) if arrival else None)
 
     def release(self, admission: Admission) -> None:
         """See `godeploy.Limits.release`: given back with the next admission."""
@@ -507,8 +515,9 @@ class FleetLimits:
         share = self._share()
         budget = RetryBudget(capacity=max(1, math.floor(self._capacity * share)))
         budget.tokens = min(float(budget.capacity), math.floor(self._tokens * share))
+        rate = None if self._rate is None else self._rate * share
         local = LocalLimits(
-            max_requests_per_second=self._rate * share,
+            max_requests_per_second=rate,
             burst=max(1, math.floor(self._burst * share)),
             retry_budget=budget,
             clock=self._clock,
@@ -521,10 +530,10 @@ class FleetLimits:
         )
         logger.warning(
             "Redis at %s is unreachable (%s): pacing falls back to local limits, "
-            "%g requests/s (%s), until it answers again",
+            "%s requests/s (%s), until it answers again",
             self._url,
             self._describe(error),
-            self._rate * share,
+            "unlimited" if rate is None else f"{rate:g}",
             seen,
         )
         return local
