@@ -14,6 +14,7 @@ import redis.asyncio
 
 from godeploy import Limits, RequestValidationError
 from godeploy.fleet import FleetLimits
+from godeploy.fleet._limits import redact_url
 from godeploy.testing import RedisServer
 
 
@@ -121,6 +122,19 @@ async def test_a_pause_in_one_client_holds_every_client(make_limits):
     await other.pause(0.1)
     third = make_limits()
     assert (await third.admit(None)).paused > 1.5
+
+
+async def test_without_a_rate_cap_the_pause_and_the_budget_are_still_shared(make_limits):
+    one = make_limits(max_requests_per_second=None, burst=1, retry_budget=5)
+    other = make_limits(max_requests_per_second=None, burst=1, retry_budget=5)
+    admissions = [await one.admit(0) for _ in range(50)]
+    assert all(a.booked and a.wait == 0 for a in admissions)
+    one.release(admissions[0])
+    assert await one.try_pay(5)
+    assert not await other.try_pay(5)
+    await other.pause(1.0)
+    assert (await one.admit(None)).paused > 0.5
+    assert "max_requests_per_second=None" in repr(one)
 
 
 async def test_the_retry_budget_is_shared_and_runs_out_for_all(make_limits):
@@ -265,6 +279,19 @@ async def test_the_password_never_shows(caplog):
 def test_bad_options_are_refused(options):
     with pytest.raises(RequestValidationError):
         FleetLimits("redis://127.0.0.1:1/0", **options)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:pw@host:6379/0", "redis://:***@host:6379/0"),
+        ("redis://user:pw@host/1", "redis://user:***@host/1"),
+        ("rediss://host:6380/0", "rediss://host:6380/0"),
+        ("unix:///run/redis.sock?db=1&password=pw", "unix:///run/redis.sock?db=1&password=***"),
+    ],
+)
+def test_redact_url_hides_the_password(url, shown):
+    assert redact_url(url) == shown
 
 
 def test_a_url_that_is_not_redis_is_refused():

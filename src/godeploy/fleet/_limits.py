@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable
 from types import TracebackType
 from typing import Final, Self
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio
 import redis.exceptions
@@ -98,6 +98,9 @@ if paused > 0 then
   if moved then keep(tat) end
   return {0, 0, paused, live, 0}
 end
+if interval == 0 then
+  return {1, 0, 0, live, 0}
+end
 if tat < now then tat = now end
 local arrival = tat + interval
 local wait = arrival - tonumber(ARGV[2]) * interval - now
@@ -161,7 +164,9 @@ def redact_url(url: str) -> str:
             if piece
             for name in [piece.partition("=")[0]]
         )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        # Not urlunsplit: it drops the `//` of `unix:///path`.
+        shown = f"{parts.scheme}://{netloc}{parts.path}"
+        return f"{shown}?{query}" if query else shown
     except ValueError:
         return "<a Redis URL that cannot be parsed>"
 
@@ -184,12 +189,18 @@ class FleetLimits:
     second until it answers. The Redis URL's password never appears in a log, repr or error.
 
     The limits own their Redis connections: close them with `aclose()` (or `async with`). A
-    client given `limits=` does not close them: one `FleetLimits` may serve several clients.
+    client given `limits=` does not close them: one `FleetLimits` may serve several clients
+    of one event loop.
+
+    A pause is known to a process as soon as one of its admissions meets it: a request that
+    had already booked its slot before another process's 429 may still go, so the slippage
+    is bounded by the requests in flight over the rate (12 at 200 requests/s: 60 ms).
 
     Args:
         redis_url: `redis://[[user]:password@]host[:port][/db]`, `rediss://...` or
             `unix:///path.sock`.
-        max_requests_per_second: the fleet's request-rate cap.
+        max_requests_per_second: the fleet's request-rate cap; None shares only the 429
+            pause and the retry budget.
         burst: requests the fleet may send at once after a quiet spell.
         namespace: the prefix of the Redis keys; fleets with different namespaces share
             nothing.
@@ -204,15 +215,17 @@ class FleetLimits:
         self,
         redis_url: str,
         *,
-        max_requests_per_second: float,
+        max_requests_per_second: float | None,
         burst: int = 10,
         namespace: str = "godeploy",
         retry_budget: int | None = None,
         local_share: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._rate = float(
-            check_option("max_requests_per_second", max_requests_per_second, positive)
+        self._rate = (
+            None
+            if max_requests_per_second is None
+            else float(check_option("max_requests_per_second", max_requests_per_second, positive))
         )
         self._burst: int = check_option("burst", burst, integer_at_least(1))
         if not isinstance(namespace, str) or not namespace or namespace != namespace.strip():
@@ -234,7 +247,8 @@ class FleetLimits:
         self._url = redact_url(redis_url) if isinstance(redis_url, str) else "<not a URL>"
         self._redis = self._connect(redis_url)
         self._clock = clock
-        self._interval_us = max(1, round(_MICRO / self._rate))
+        # 0: no rate cap (the pause and the retry budget are still shared).
+        self._interval_us = 0 if self._rate is None else max(1, round(_MICRO / self._rate))
         prefix = f"{namespace}:limits:"
         # Encoded once: an admission is on every request's path.
         self._rate_keys = [
@@ -288,15 +302,16 @@ class FleetLimits:
     def __repr__(self) -> str:
         tokens, capacity = self.budget()
         state = "local fallback" if self._local is not None else "redis"
+        rate = None if self._rate is None else f"{self._rate:g}"
         return (
             f"<FleetLimits {self._url} namespace={self._namespace!r} "
-            f"max_requests_per_second={self._rate:g} burst={self._burst} "
+            f"max_requests_per_second={rate} burst={self._burst} "
             f"retry_budget={tokens:g}/{capacity:g} {state}>"
         )
 
     @property
-    def max_requests_per_second(self) -> float:
-        """The fleet's request-rate cap."""
+    def max_requests_per_second(self) -> float | None:
+        """The fleet's request-rate cap (None: none)."""
         return self._rate
 
     @property
@@ -317,7 +332,7 @@ class FleetLimits:
     # -- the pacing protocol --------------------------------------------------------------------
 
     async def admit(self, max_wait: float | None) -> Admission:
-        """See `godeploy._pacing.Limits.admit`: one Lua round trip, or the local fallback."""
+        """See `godeploy.Limits.admit`: one Lua round trip, or the local fallback."""
         if self._closed:
             raise RuntimeError("these FleetLimits are closed")
         paused = self.paused_for()
@@ -364,10 +379,10 @@ class FleetLimits:
         wait = wait_us / _MICRO
         if not booked:
             return Admission(wait=wait, booked=False)
-        return Admission(wait=wait, ticket=_Ticket(int(arrival)))
+        return Admission(wait=wait, ticket=_Ticket(int(arrival)) if arrival else None)
 
     def release(self, admission: Admission) -> None:
-        """See `godeploy._pacing.Limits.release`: given back with the next admission."""
+        """See `godeploy.Limits.release`: given back with the next admission."""
         ticket = admission.ticket
         if not admission.booked:
             return
@@ -377,7 +392,7 @@ class FleetLimits:
             ticket.release(admission)
 
     def paused_for(self) -> float:
-        """See `godeploy._pacing.Limits.paused_for`: the pause this process knows of."""
+        """See `godeploy.Limits.paused_for`: the pause this process knows of."""
         left = self._paused_until - self._clock() if self._paused_until else 0.0
         if left <= 0:
             self._paused_until = 0.0
@@ -386,7 +401,7 @@ class FleetLimits:
         return max(left, local.paused_for()) if local is not None else left
 
     async def pause(self, seconds: float) -> None:
-        """See `godeploy._pacing.Limits.pause`: every client of the fleet holds."""
+        """See `godeploy.Limits.pause`: every client of the fleet holds."""
         if seconds <= 0:
             return
         self._paused_until = max(self._paused_until, self._clock() + seconds)
@@ -403,7 +418,7 @@ class FleetLimits:
         self._back_on_redis()
 
     async def try_pay(self, cost: int) -> bool:
-        """See `godeploy._pacing.Limits.try_pay`: paid from the fleet's budget."""
+        """See `godeploy.Limits.try_pay`: paid from the fleet's budget."""
         local = self._local
         if local is not None and not self._probe_due():
             return await local.try_pay(cost)
@@ -421,7 +436,7 @@ class FleetLimits:
         return bool(paid)
 
     def refund(self) -> None:
-        """See `godeploy._pacing.Limits.refund`: batched, sent with a later round trip."""
+        """See `godeploy.Limits.refund`: batched, sent with a later round trip."""
         local = self._local
         if local is not None:
             local.refund()
@@ -429,7 +444,7 @@ class FleetLimits:
             self._refunds += 1
 
     def budget(self) -> tuple[float, float]:
-        """See `godeploy._pacing.Limits.budget`: as Redis last said, plus unsent refunds."""
+        """See `godeploy.Limits.budget`: as Redis last said, plus unsent refunds."""
         local = self._local
         if local is not None:
             return local.budget()
@@ -500,8 +515,9 @@ class FleetLimits:
         share = self._share()
         budget = RetryBudget(capacity=max(1, math.floor(self._capacity * share)))
         budget.tokens = min(float(budget.capacity), math.floor(self._tokens * share))
+        rate = None if self._rate is None else self._rate * share
         local = LocalLimits(
-            max_requests_per_second=self._rate * share,
+            max_requests_per_second=rate,
             burst=max(1, math.floor(self._burst * share)),
             retry_budget=budget,
             clock=self._clock,
@@ -514,10 +530,10 @@ class FleetLimits:
         )
         logger.warning(
             "Redis at %s is unreachable (%s): pacing falls back to local limits, "
-            "%g requests/s (%s), until it answers again",
+            "%s requests/s (%s), until it answers again",
             self._url,
             self._describe(error),
-            self._rate * share,
+            "unlimited" if rate is None else f"{rate:g}",
             seen,
         )
         return local

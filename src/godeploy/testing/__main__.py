@@ -57,13 +57,14 @@ async def _serve(arguments: argparse.Namespace) -> None:
         # otherwise make Ctrl-C (or `kill -INT`) do nothing.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal_number, stop.set)
+    cap = "none" if arguments.rate_limit is None else f"{arguments.rate_limit} requests/s"
     async with fake:
         sys.stdout.write(
             f"go deploy fake serving on {fake.url}\n"
             f"token: {fake.token}\n"
             f"business unit id: {fake.business_unit_id}\n"
             f"other business unit id: {fake.other_business_unit_id}\n"
-            f"rate limit: {arguments.rate_limit or 'none'} requests/s\n"
+            f"rate limit: {cap}\n"
             "Press Ctrl-C to stop.\n"
         )
         sys.stdout.flush()
