@@ -83,8 +83,8 @@ def worker(
         typer.Option(
             "--max-requests-per-second",
             min=0.001,
-            help="The fleet-wide request rate; with it the 429 pause and the retry budget "
-            "are shared through Redis too (FleetLimits).",
+            help="The fleet-wide request rate (none by default); the 429 pause and the "
+            "retry budget are shared through Redis in any case (FleetLimits).",
         ),
     ] = None,
     namespace: Namespace = "godeploy",
@@ -144,13 +144,9 @@ async def run_worker(
 
     token, unit, base_url = settings.token, settings.business_unit_id, settings.base_url
     insecure = settings.allow_insecure_http
-    # The rate, the 429 pause and the retry budget shared by every worker of the namespace.
-    limits = (
-        None
-        if max_requests_per_second is None
-        else FleetLimits(
-            redis_url, max_requests_per_second=max_requests_per_second, namespace=namespace
-        )
+    # The 429 pause, the retry budget and the rate (if any) shared by every worker.
+    limits = FleetLimits(
+        redis_url, max_requests_per_second=max_requests_per_second, namespace=namespace
     )
 
     def make_client() -> GoDeployClient:
@@ -179,8 +175,7 @@ async def run_worker(
     finally:
         for signal_number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signal_number)
-        if limits is not None:
-            await limits.aclose()
+        await limits.aclose()
     output.notice(
         f"fleet worker {os.getpid()}: {worker.jobs_complete} chunks done, "
         f"{worker.jobs_retried} handed back, {worker.jobs_failed} failed"
