@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from reliability_support import LoopAudit, ThreadedFake, acquired_connections, make_client
 
-from godeploy import GoDeployClient
+from godeploy import FanOut, GoDeployClient
 
 ORDERS = 120
 
 
-class Boom(Exception):
+class BoomError(Exception):
     """Raised by a loop body, to leave the loop by an exception."""
 
 
@@ -92,9 +92,12 @@ def test_break_out_of_for_orders(server, ordered, after):
 
 def test_an_exception_out_of_for_orders(server):
     async def scenario(client: GoDeployClient, found: dict[str, Any]) -> None:
-        with pytest.raises(Boom):
+        async def consume() -> None:
             async for _ in client.order_items.for_orders(server.fake.order_ids()):
-                raise Boom
+                raise BoomError
+
+        with pytest.raises(BoomError):
+            await consume()
 
     leaves_nothing(server, scenario)
 
@@ -175,3 +178,29 @@ def test_aclose_from_another_task_while_the_consumer_waits(server):
         found["got"] = len(got)
 
     assert 1 <= leaves_nothing(server, scenario)["got"] < ORDERS
+
+
+def test_an_error_of_work_nobody_waits_for_any_more_is_not_logged():
+    # After a break, work that fails (or had failed) has no one to report to: asyncio must not
+    # log "Task exception was never retrieved" for it when its task is collected.
+    found: dict[str, Any] = {}
+
+    async def work(value: int) -> int:
+        if value:
+            await asyncio.sleep(0.001 * value)
+            raise ValueError(value)
+        return value
+
+    async def main() -> None:
+        before = asyncio.all_tasks()
+        async for _ in FanOut(range(10), work, concurrency=10):
+            await asyncio.sleep(0.005)  # some of the others fail meanwhile
+            break
+        await asyncio.sleep(0)
+        found["left"] = [t for t in asyncio.all_tasks() - before if not t.done()]
+
+    audit = LoopAudit()
+    audit.run(main())
+    assert found["left"] == []
+    assert audit.loop_errors == [], audit.loop_errors
+    assert audit.warnings == [], audit.warnings

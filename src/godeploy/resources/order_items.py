@@ -5,14 +5,36 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from uuid import UUID
 
+from attrs import define, field
+
 from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
-from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
 
-__all__ = ["OrderItems"]
+__all__ = ["OrderItems", "OrderItemsResult"]
+
+
+@define(frozen=True, kw_only=True)
+class OrderItemsResult:
+    """The items of one order, or why they could not be fetched.
+
+    Attributes:
+        order_id: the order, as it was given.
+        items: every item of the order, from every page (empty when `error` is set).
+        error: the error that remained after retries, or None.
+    """
+
+    order_id: int
+    items: list[OrderItem] = field(factory=list)
+    error: GoDeployError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the items were fetched."""
+        return self.error is None
 
 
 class OrderItems(Resource):
