@@ -143,19 +143,23 @@ class _Results(Generic[Out]):
         await run.aclose()
         raise StopAsyncIteration
 
+    async def aclose(self) -> None:
+        """Stop the run and wait for it, as `FanOut.aclose()` does; idempotent."""
+        await self._run.aclose()
+
     def __del__(self) -> None:
-        self._run.abandon()
+        self._run.stop()
 
 
 class _Run(Generic[In, Out]):
     """One pass of a fan-out: its reader, the work in flight and the results not yet handed out.
 
-    It owns every task it starts: `aclose()` cancels and awaits them all, `abandon()` cancels
+    It owns every task it starts: `aclose()` cancels and awaits them all, `stop()` cancels
     them without waiting (for `_Results.__del__`, which cannot await). It never refers to the
     `_Results` iterator, so the consumer's going away is seen the moment it happens.
 
-    `launch` and `landed` are where one input's work starts and finishes; `_Results.__anext__`
-    is where the consumer waits and results are handed out.
+    `start` and `stop` are where a run begins and ends, `launch` and `landed` where one
+    input's work starts and finishes; `_Results.__anext__` is where results are handed out.
     """
 
     __slots__ = (
@@ -289,8 +293,12 @@ class _Run(Generic[In, Out]):
             tasks.append(self.reader)
         return tasks
 
-    def abandon(self) -> None:
-        """Stop now, without waiting: cancel every task; idempotent."""
+    def stop(self) -> None:
+        """Stop now, without waiting: cancel every task; idempotent.
+
+        Every end of a run comes here first: the last result, an error, `aclose()`, and the
+        consumer's going away.
+        """
         if self.closed:
             return
         self.closed = True
@@ -307,7 +315,7 @@ class _Run(Generic[In, Out]):
 
     async def aclose(self) -> None:
         """Cancel every task and wait until all have finished; idempotent."""
-        self.abandon()
+        self.stop()
         tasks = self.tasks()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -204,3 +204,28 @@ def test_an_error_of_work_nobody_waits_for_any_more_is_not_logged():
     assert found["left"] == []
     assert audit.loop_errors == [], audit.loop_errors
     assert audit.warnings == [], audit.warnings
+
+
+def test_an_iterator_the_caller_keeps_runs_on_until_its_aclose():
+    found: dict[str, Any] = {}
+
+    async def work(value: int) -> int:
+        await asyncio.sleep(0.01)
+        return value
+
+    async def main() -> None:
+        before = asyncio.all_tasks()
+        iterator = aiter(FanOut(range(100), work, concurrency=8))
+        await anext(iterator)
+        await asyncio.sleep(0)
+        found["kept"] = len([t for t in asyncio.all_tasks() - before if not t.done()])
+        await iterator.aclose()  # type: ignore[attr-defined]
+        found["left"] = [t for t in asyncio.all_tasks() - before if not t.done()]
+        found["after"] = [value async for value in iterator]
+
+    audit = LoopAudit()
+    audit.run(main())
+    assert found["kept"] >= 1  # still working: it is the caller's to stop
+    assert found["left"] == []
+    assert found["after"] == []
+    assert audit.loop_errors == [], audit.loop_errors

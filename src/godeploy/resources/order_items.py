@@ -98,8 +98,9 @@ class OrderItems(Resource):
 
         Exactly one `OrderItemsResult` comes out per input order: an order that still fails
         after its retries carries the error in `.error`, and the others go on. The fan-out
-        shares the client's retry budget, 429 pause and rate limit. Use `async with` when you
-        may stop early: leaving it cancels the fetches in flight and releases their connections.
+        shares the client's retry budget, 429 pause and rate limit. Leaving the loop early
+        (`break`, an exception) cancels the fetches in flight at once; `async with` also waits
+        until they have finished, so their connections are back in the pool when it ends.
 
         Args:
             orders: order ids or `Order` models, from an iterable or an async iterable.
