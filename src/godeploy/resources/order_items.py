@@ -10,6 +10,7 @@ from attrs import define, field
 from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
+from godeploy._generated.operations import LIST_ORDER_ITEMS
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
@@ -69,6 +70,7 @@ class OrderItems(Resource):
         options = self._options(business_unit_id, timeout, max_retries)
         return AsyncPager(
             self._core,
+            LIST_ORDER_ITEMS,
             self._core.url("api/v2/orders", order, "items"),
             OrderItemPage,
             options,
@@ -122,6 +124,7 @@ class OrderItems(Resource):
             try:
                 pager = AsyncPager(
                     self._core,
+                    LIST_ORDER_ITEMS,
                     self._core.url("api/v2/orders", check_order_id(order_id), "items"),
                     OrderItemPage,
                     options,
