@@ -16,7 +16,6 @@ from redis.exceptions import RedisError
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
-from godeploy.fanout import OrderItemsResult, _as_async_iterator
 from godeploy.fleet._limits import redact_url
 from godeploy.fleet._store import (
     CANCEL,
@@ -32,6 +31,7 @@ from godeploy.fleet._store import (
     run_script,
 )
 from godeploy.fleet._worker import connect, default_queue_name
+from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = ["Fleet", "FleetReport", "FleetRun"]
 
@@ -215,7 +215,7 @@ class Fleet:
         total = chunks = enqueued = 0
         batch: list[int] = []
         try:
-            async for order in _as_async_iterator(orders):
+            async for order in _each(orders):
                 batch.append(_order_id(order))
                 total += 1
                 if len(batch) == chunk_size:
@@ -411,3 +411,13 @@ def _order_id(order: int | Order) -> int:
     if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 1:
         raise RequestValidationError(f"an order must be an id >= 1 or an Order, got {order!r}")
     return order_id
+
+
+async def _each(orders: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    """Either kind of iterable, read lazily."""
+    if isinstance(orders, AsyncIterable):
+        async for order in orders:
+            yield order
+    else:
+        for order in orders:
+            yield order

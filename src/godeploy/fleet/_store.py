@@ -30,8 +30,8 @@ from godeploy._exceptions import (
 )
 from godeploy._exceptions import __all__ as _error_names
 from godeploy._generated.models import OrderItem
-from godeploy.fanout import OrderItemsResult
 from godeploy.fleet import _json
+from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
     "CANCEL",

@@ -33,7 +33,6 @@ from redis.exceptions import RedisError
 
 from godeploy._client import GoDeployClient
 from godeploy._exceptions import RequestValidationError
-from godeploy.fanout import OrderItemsResult
 from godeploy.fleet import _json
 from godeploy.fleet._store import (
     CHUNK_STATE,
@@ -44,6 +43,7 @@ from godeploy.fleet._store import (
     encode_result,
     run_script,
 )
+from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = ["FleetWorker", "ResultHook", "connect", "default_queue_name"]
 
