@@ -29,6 +29,7 @@ from godeploy._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
 )
@@ -52,6 +53,7 @@ from godeploy._retry import RetryBudget, RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
     AsyncTransport,
+    MockTransport,
     TransportRequest,
     TransportResponse,
 )
@@ -81,6 +83,7 @@ __all__ = [
     "InternalServerError",
     "Links",
     "MethodNotAllowedError",
+    "MockTransport",
     "NotAcceptableError",
     "NotFoundError",
     "Order",
@@ -99,6 +102,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiter",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
     "RetryPolicy",

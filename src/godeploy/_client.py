@@ -18,8 +18,14 @@ from godeploy._config import (
     check_business_unit_id,
     coerce_timeout,
 )
+from godeploy._exceptions import RequestValidationError
 from godeploy._retry import RetryBudget, RetryPolicy
-from godeploy._transport import AiohttpTransport, AsyncTransport
+from godeploy._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AiohttpTransport,
+    AsyncTransport,
+    SSLOption,
+)
 from godeploy._version import __version__
 from godeploy.resources import FeatureSets, OrderItems, Orders, Products
 
@@ -52,6 +58,11 @@ class GoDeployClient:
         retry_budget: the client-wide token bucket that pays for retries.
         max_requests_per_second: a client-wide rate limit (a token bucket) when set.
         allow_insecure_http: allow `http://` to a host that is not loopback.
+        max_response_bytes: the largest response body read, after decompression (32 MiB);
+            a larger one raises `ResponseTooLargeError`.
+        trust_env: honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (own session only).
+        ssl: TLS verification (own session only): True (the system's CAs), a CA bundle path,
+            an `ssl.SSLContext`, or False (no checks). See `AiohttpTransport`.
 
     Raises:
         RequestValidationError: a bad option.
@@ -72,9 +83,21 @@ class GoDeployClient:
         retry_budget: RetryBudget | None = None,
         max_requests_per_second: float | None = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        trust_env: bool = True,
+        ssl: SSLOption = True,
     ) -> None:
         if session is not None and transport is not None:
             raise ValueError("pass session= or transport=, not both")
+        if transport is not None and (
+            max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES
+            or trust_env is not True
+            or ssl is not True
+        ):
+            raise RequestValidationError(
+                "max_response_bytes=, trust_env= and ssl= configure the aiohttp transport: "
+                "with transport=, set them on your transport"
+            )
         policy = retry_policy or RetryPolicy()
         if max_retries is not None:
             policy = attrs.evolve(policy, max_retries=max_retries)
@@ -84,7 +107,11 @@ class GoDeployClient:
         limiter = None if max_requests_per_second is None else RateLimiter(max_requests_per_second)
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(
-            session=session, max_connections=max_connections
+            session=session,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
+            ssl=ssl,
         )
         self._core = ClientCore(
             transport=self._transport,
