@@ -33,13 +33,7 @@ from godeploy import (
     TransportResponse,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
+from tests.support import acquired_connections, make_client
 
 
 class RecordingTransport:
@@ -63,11 +57,6 @@ async def transport():
     recording = RecordingTransport()
     yield recording
     await recording.aclose()
-
-
-def acquired_connections(client: GoDeployClient) -> int:
-    session = client.transport.session  # type: ignore[attr-defined]
-    return 0 if session is None else len(session.connector._acquired)
 
 
 # --- operations -------------------------------------------------------------------------------

@@ -8,21 +8,10 @@ from collections import Counter
 
 import pytest
 
-from godeploy import GoDeployClient, OrderItemsResult, RequestValidationError, RetryPolicy
+from godeploy import OrderItemsResult, RequestValidationError
 from godeploy.fanout import FanOut
 from godeploy.testing import FakeGoDeploy, Fault
-
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
-
-
-def acquired_connections(client: GoDeployClient) -> int:
-    session = client.transport.session  # type: ignore[attr-defined]
-    return 0 if session is None else len(session.connector._acquired)
+from tests.support import acquired_connections, make_client
 
 
 async def test_one_result_per_order_under_faults_over_4150_orders(fake_godeploy):
