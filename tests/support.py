@@ -6,12 +6,18 @@ puts it on the path): `from tests.support import FAST_RETRIES, make_client`.
 
 from __future__ import annotations
 
+import contextlib
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+from aiohttp import web
+from yarl import URL
 
 from godeploy import GoDeployClient, RetryPolicy
 from godeploy.testing import FakeGoDeploy
 
-__all__ = ["FAST_RETRIES", "acquired_connections", "make_client"]
+__all__ = ["FAST_RETRIES", "acquired_connections", "make_client", "serve"]
 
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 """The default policy's shape (3 retries, full jitter) with millisecond backoffs."""
@@ -27,3 +33,28 @@ def acquired_connections(client: GoDeployClient) -> int:
     """Connections the client's connector has handed out and not got back."""
     session = client.transport.session  # type: ignore[attr-defined]
     return 0 if session is None else len(session.connector._acquired)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    handler: Handler, *, ssl_context: ssl.SSLContext | None = None
+) -> AsyncIterator[URL]:
+    """Serve every request (any method and path) with `handler` on loopback; yield the URL."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        return await handler(request)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", route)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield URL.build(scheme="https" if ssl_context else "http", host=host, port=port)
+    finally:
+        await runner.cleanup()
