@@ -10,6 +10,7 @@ and users can swap the transport for their own: `MockTransport(handler)` answers
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import inspect
 import os
@@ -177,7 +178,8 @@ def _client_timeout(total: float | None, connect: float | None) -> aiohttp.Clien
     return aiohttp.ClientTimeout(total=total, sock_connect=connect)
 
 
-_ProxyChoice: TypeAlias = "tuple[URL | None, aiohttp.BasicAuth | None]"
+_ProxyChoice: TypeAlias = "tuple[URL | None, str | None]"
+"""A proxy and its `Proxy-Authorization` value, or (None, None) to go direct."""
 _NO_PROXY: tuple[None, None] = (None, None)
 
 
@@ -216,14 +218,14 @@ def _ssl_setting(value: object) -> SSLContext | bool:
 class _EnvironmentProxies:
     """The proxy variables as read once: a proxy (and credentials) per scheme, and NO_PROXY."""
 
-    by_scheme: Mapping[str, tuple[URL, aiohttp.BasicAuth | None]]
+    by_scheme: Mapping[str, tuple[URL, str | None]]
     no_proxy: str
 
     @classmethod
     def read(cls) -> _EnvironmentProxies:
         """Read HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY; split credentials off."""
         variables = urllib.request.getproxies_environment()
-        by_scheme: dict[str, tuple[URL, aiohttp.BasicAuth | None]] = {}
+        by_scheme: dict[str, tuple[URL, str | None]] = {}
         for scheme in ("http", "https", "all"):
             value = variables.get(scheme)
             if not value:
@@ -235,10 +237,7 @@ class _EnvironmentProxies:
                     f"{scheme.upper()}_PROXY: only http:// and https:// proxies are supported "
                     "(GoDeployClient(trust_env=False) ignores the proxy variables)"
                 )
-            auth = None
-            if url.user is not None:
-                auth = aiohttp.BasicAuth(url.user, url.password or "")
-            by_scheme[scheme] = (url.with_user(None), auth)
+            by_scheme[scheme] = (url.with_user(None), _basic_credentials(url))
         return cls(by_scheme, variables.get("no", ""))
 
     def choose(self, url: URL) -> _ProxyChoice:
@@ -249,6 +248,14 @@ class _EnvironmentProxies:
         if _bypasses_proxy(url.host, self.no_proxy):
             return _NO_PROXY
         return found
+
+
+def _basic_credentials(url: URL) -> str | None:
+    """The `Proxy-Authorization` value of a proxy URL's user and password, if it has them."""
+    if url.user is None:
+        return None
+    pair = f"{url.user}:{url.password or ''}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def _bypasses_proxy(host: str, no_proxy: str) -> bool:
@@ -377,20 +384,31 @@ class AiohttpTransport:
             )
         session = self._ensure_session()
         timeout = _client_timeout(request.timeout, request.connect_timeout)
-        proxy, proxy_auth = _NO_PROXY if self._proxies is None else self._proxy(request.url)
+        headers = request.headers
+        proxy, proxy_authorization = (
+            _NO_PROXY if self._proxies is None else self._proxy(request.url)
+        )
+        proxy_headers = None
+        if proxy_authorization is not None:
+            # aiohttp's proxy_auth= is deprecated; its proxy_headers= reach only a CONNECT (an
+            # https target). A plain-http target's request goes to the proxy as it is.
+            if request.url.scheme == "https":
+                proxy_headers = {"Proxy-Authorization": proxy_authorization}
+            else:
+                headers = {**headers, "Proxy-Authorization": proxy_authorization}
         unreadable = ""
         try:
             async with session.request(
                 request.method,
                 request.url,
-                headers=request.headers,
+                headers=headers,
                 data=request.body,
                 timeout=timeout,
                 # A redirect is never followed: it could carry the token to another origin.
                 allow_redirects=False,
                 auto_decompress=True,
                 proxy=proxy,
-                proxy_auth=proxy_auth,
+                proxy_headers=proxy_headers,
             ) as response:
                 body = await self._read_body(response, request)
                 return TransportResponse(
