@@ -272,6 +272,27 @@ def _bypasses_proxy(host: str, no_proxy: str) -> bool:
     return False
 
 
+def _connection_error(error: BaseException, request: TransportRequest) -> APIConnectionError:
+    """The SDK's error for what aiohttp raised; `request_sent` is False only for a connect."""
+    method, url = request.method, request.url
+    cls: type[APIConnectionError]
+    if isinstance(error, aiohttp.ConnectionTimeoutError):
+        cls, message, sent = APITimeoutError, f"timed out connecting to {url.host}", False
+    elif isinstance(error, TimeoutError):  # aiohttp's ServerTimeoutError among them
+        cls, message, sent = APITimeoutError, f"{method} {url.path} timed out", True
+    elif isinstance(error, aiohttp.ClientProxyConnectionError):
+        # Named by host and port only: the proxy's URL may carry its password.
+        cls, sent = APIConnectionError, False
+        message = f"cannot connect to the proxy {error.host}:{error.port}: {error.os_error}"
+    elif isinstance(error, aiohttp.ClientConnectorError):
+        cls, sent = APIConnectionError, False
+        message = f"cannot connect to {url.host}:{url.port}: {error.os_error}"
+    else:
+        cls, sent = APIConnectionError, True
+        message = f"{method} {url.path} failed: {type(error).__name__}: {error}"
+    return cls(message, method=method, url=url, request_sent=sent)
+
+
 class AiohttpTransport:
     """An `AsyncTransport` over one `aiohttp.ClientSession`.
 
@@ -422,42 +443,9 @@ class AiohttpTransport:
             # An answer that is not HTTP. aiohttp's error keeps the request's headers, the token
             # among them, in its `request_info` (and its repr): keep its text, not the error.
             unreadable = f"{type(error).__name__}: {error}"
-        except aiohttp.ConnectionTimeoutError as error:
-            raise APITimeoutError(
-                f"timed out connecting to {request.url.host}",
-                method=request.method,
-                url=request.url,
-                request_sent=False,
-            ) from error
-        except (TimeoutError, aiohttp.ServerTimeoutError) as error:
-            raise APITimeoutError(
-                f"{request.method} {request.url.path} timed out",
-                method=request.method,
-                url=request.url,
-                request_sent=True,
-            ) from error
-        except aiohttp.ClientProxyConnectionError as error:
-            # Named by host and port only: the proxy's URL may carry its password.
-            raise APIConnectionError(
-                f"cannot connect to the proxy {error.host}:{error.port}: {error.os_error}",
-                method=request.method,
-                url=request.url,
-                request_sent=False,
-            ) from error
-        except aiohttp.ClientConnectorError as error:
-            raise APIConnectionError(
-                f"cannot connect to {request.url.host}:{request.url.port}: {error.os_error}",
-                method=request.method,
-                url=request.url,
-                request_sent=False,
-            ) from error
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as error:
-            raise APIConnectionError(
-                f"{request.method} {request.url.path} failed: {type(error).__name__}: {error}",
-                method=request.method,
-                url=request.url,
-                request_sent=True,
-            ) from error
+            # OSError takes in TimeoutError: aiohttp's timeouts, asyncio's and the socket's.
+            raise _connection_error(error, request) from error
         # Raised outside the `except`, so that the error chains neither to it nor from it.
         raise APIConnectionError(
             f"{request.method} {request.url.path} failed: {unreadable}",
