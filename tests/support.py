@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 from yarl import URL
 
-from godeploy import GoDeployClient, RetryPolicy
+from godeploy import (
+    AiohttpTransport,
+    GoDeployClient,
+    RetryPolicy,
+    TransportRequest,
+    TransportResponse,
+)
 from godeploy.testing import FakeGoDeploy
 
-__all__ = ["FAST_RETRIES", "acquired_connections", "make_client", "serve"]
+__all__ = ["FAST_RETRIES", "RecordingTransport", "acquired_connections", "make_client", "serve"]
 
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 """The default policy's shape (3 retries, full jitter) with millisecond backoffs."""
@@ -27,6 +34,28 @@ def make_client(fake: FakeGoDeploy, **options: Any) -> GoDeployClient:
     """A client of `fake` with fast retries unless told otherwise."""
     options.setdefault("retry_policy", FAST_RETRIES)
     return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
+
+
+class RecordingTransport:
+    """The real transport, noting when each request left (a user-level seam); the test owns
+    it, so the test closes it (`async with`, or `aclose()`)."""
+
+    def __init__(self) -> None:
+        self.inner = AiohttpTransport()
+        self.sent: list[tuple[float, str]] = []
+
+    async def send(self, request: TransportRequest) -> TransportResponse:
+        self.sent.append((time.monotonic(), request.url.path))
+        return await self.inner.send(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> RecordingTransport:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
 
 
 def acquired_connections(client: GoDeployClient) -> int:

@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 
 from godeploy import (
-    AiohttpTransport,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -29,26 +28,9 @@ from godeploy import (
     RetryPolicy,
     ServiceUnavailableError,
     Timeout,
-    TransportRequest,
-    TransportResponse,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import acquired_connections, make_client
-
-
-class RecordingTransport:
-    """Wraps the real transport and notes when each request left (a user-level seam)."""
-
-    def __init__(self) -> None:
-        self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
-
-    async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+from tests.support import RecordingTransport, acquired_connections, make_client
 
 
 @pytest.fixture

@@ -47,7 +47,9 @@ def test_the_fake_never_imports_the_client():
     client_modules = {
         "godeploy",
         "godeploy._client",
-        "godeploy._base_client",
+        "godeploy._auth",
+        "godeploy._pacing",
+        "godeploy._core",
         "godeploy._transport",
         "godeploy.resources",
         "godeploy.pagination",
@@ -61,9 +63,18 @@ def test_the_fake_never_imports_the_client():
 
 def test_lower_layers_do_not_import_higher_ones():
     layers = [
-        {"_generated.models", "_exceptions", "_config", "_converter", "_retry", "_version"},
+        {
+            "_generated.models",
+            "_generated.operations",
+            "_exceptions",
+            "_config",
+            "_converter",
+            "_retry",
+            "_version",
+        },
         {"_transport"},
-        {"_base_client"},
+        {"_auth", "_pacing"},
+        {"_core"},
         {"pagination", "fanout"},
         {"resources"},
         {"_client"},

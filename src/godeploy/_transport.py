@@ -24,6 +24,7 @@ from attrs import define, evolve, field
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from godeploy._config import check_option, integer_at_least
 from godeploy._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -183,15 +184,6 @@ _ProxyChoice: TypeAlias = "tuple[URL | None, str | None]"
 _NO_PROXY: tuple[None, None] = (None, None)
 
 
-def _check_max_response_bytes(value: object) -> int:
-    """The body limit, refused unless a positive int."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RequestValidationError(
-            f"max_response_bytes must be a positive number of bytes, got {value!r}"
-        )
-    return value
-
-
 def _ssl_setting(value: object) -> SSLContext | bool:
     """What the connector is given for `ssl=`: a context, or True/False."""
     if isinstance(value, bool | SSLContext):
@@ -335,10 +327,15 @@ class AiohttpTransport:
         trust_env: bool = True,
         ssl: SSLOption = True,
     ) -> None:
-        self._max_response_bytes = _check_max_response_bytes(max_response_bytes)
+        self._max_response_bytes: int = check_option(
+            "max_response_bytes", max_response_bytes, integer_at_least(1)
+        )
         self._max_error_bytes = min(DEFAULT_MAX_ERROR_BYTES, self._max_response_bytes)
         if not isinstance(trust_env, bool):
-            raise RequestValidationError(f"trust_env must be True or False, got {trust_env!r}")
+            raise RequestValidationError(
+                f"trust_env must be True or False, got {trust_env!r}",
+                {"trust_env": ["True or False"]},
+            )
         if session is not None and (ssl is not True or trust_env is not True):
             raise RequestValidationError(
                 "ssl= and trust_env= configure the session the transport creates: "
