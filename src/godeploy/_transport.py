@@ -2,9 +2,10 @@
 
 `GoDeployClient` holds an `AsyncTransport` and hands it one fully built request at a time; the
 transport sends it, reads the whole body (so the connection goes back to the pool before the
-caller sees anything) and returns a `TransportResponse`, or raises `APIConnectionError` /
-`APITimeoutError` whose `request_sent` says whether any byte may have reached the server. Tests
-and users can swap the transport for their own: `MockTransport(handler)` answers in memory.
+caller sees anything; never more than `max_response_bytes`) and returns a `TransportResponse`,
+or raises `APIConnectionError` / `APITimeoutError` whose `request_sent` says whether any byte
+may have reached the server. Tests and users can swap the transport for their own:
+`MockTransport(handler)` answers in memory.
 """
 
 from __future__ import annotations
