@@ -20,19 +20,19 @@ MATRIX_ABSENT := $(filter-out $(MATRIX_PRESENT),$(MATRIX))
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
 	touch $(STAMP)
 
 .venv-%/.installed: pyproject.toml constraints.txt
 	$(call python_of,$*) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli]'
+	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
 	touch $@
 
 $(BENCH_STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,bench]'
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,bench]'
 	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
