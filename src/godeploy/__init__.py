@@ -29,6 +29,7 @@ from godeploy._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
 )
@@ -53,6 +54,7 @@ from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
     AsyncTransport,
+    MockTransport,
     TransportRequest,
     TransportResponse,
 )
@@ -86,6 +88,7 @@ __all__ = [
     "Links",
     "LocalLimits",
     "MethodNotAllowedError",
+    "MockTransport",
     "NotAcceptableError",
     "NotFoundError",
     "Order",
@@ -103,6 +106,7 @@ __all__ = [
     "Product",
     "RateLimitError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
     "RetryPolicy",
