@@ -7,10 +7,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from tests.cli.conftest import clean_environment, run_command
 
 from godeploy.fleet import Fleet, FleetWorker
 from godeploy.testing import FakeGoDeploy, RedisServer
+from tests.cli.conftest import clean_environment, run_command
 
 from .conftest import client_of
 
