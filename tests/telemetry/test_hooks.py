@@ -1,0 +1,101 @@
+"""Hooks: their events, their order, and their failures, with OpenTelemetry not installed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from tests.reference_examples import ROOT
+
+from godeploy import RequestValidationError
+from godeploy._hooks import Hooks, RequestEvent, fire
+
+
+@pytest.fixture(scope="module")
+def without_otel() -> tuple[dict, str]:
+    """What `hooks_without_otel.py` saw, in a child where `opentelemetry` cannot be imported."""
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "telemetry" / "hooks_without_otel.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
+    return json.loads(result.stdout), result.stderr
+
+
+def kinds(events: list) -> list[str]:
+    return [kind for kind, _ in events]
+
+
+def test_without_otel_nothing_is_imported_and_no_hooks_is_no_telemetry(without_otel):
+    seen, _ = without_otel
+    assert seen["otel_available"] is False
+    assert seen["opentelemetry_imported"] == []
+    assert seen["no_hooks"] == "None"
+    assert "pip install 'godeploy[otel]'" in seen["provider_without_otel"]
+
+
+def test_a_retried_call_fires_request_response_retry_request_response(without_otel):
+    seen, _ = without_otel
+    events = seen["retried"]
+    assert kinds(events) == ["request", "response", "retry", "request", "response"]
+    first, failed, retry, second, answered = (event for _, event in events)
+    assert (first["attempt"], second["attempt"]) == (1, 2)
+    assert first["url_template"] == "/api/v2/orders/{orderId}"
+    assert (failed["status"], failed["error"]) == (503, "503")
+    assert (retry["reason"], retry["retry"], retry["max_retries"]) == ("503", 1, 3)
+    assert retry["budget_left"] == 495.0
+    assert (answered["status"], answered["error"], answered["cancelled"]) == (200, None, False)
+
+
+def test_hooks_that_raise_are_logged_and_the_call_goes_on(without_otel):
+    seen, stderr = without_otel
+    assert kinds(seen["broken"]) == ["request", "response", "retry", "request", "response"]
+    warnings = [line for line in stderr.splitlines() if line.startswith("WARNING")]
+    assert warnings == [
+        f"WARNING a godeploy hook raised on {name}; ignored"
+        for name in ("RequestEvent", "ResponseEvent", "RetryEvent", "RequestEvent", "ResponseEvent")
+    ]
+
+
+def test_a_cancelled_call_still_gets_its_response_event(without_otel):
+    seen, _ = without_otel
+    assert kinds(seen["cancelled"]) == ["request", "response"]
+    response = seen["cancelled"][1][1]
+    assert response["cancelled"] is True
+    assert response["status"] is None and response["error"] is None
+
+
+def test_an_async_hook_is_refused():
+    async def on_request(event: RequestEvent) -> None:
+        pass
+
+    class AsyncCallable:
+        async def __call__(self, event: RequestEvent) -> None:
+            pass
+
+    with pytest.raises(RequestValidationError, match="plain \\(sync\\) callable"):
+        Hooks(on_request=on_request)
+    with pytest.raises(RequestValidationError, match="plain \\(sync\\) callable"):
+        Hooks(on_retry=AsyncCallable())
+    with pytest.raises(RequestValidationError, match="must be a callable"):
+        Hooks(on_response="print")
+
+
+def test_hooks_are_frozen_and_empty_hooks_say_so():
+    assert Hooks().empty
+    assert not Hooks(on_progress=print).empty
+    with pytest.raises(AttributeError):
+        Hooks().on_request = print  # type: ignore[misc]
+
+
+def test_fire_lets_base_exceptions_through():
+    def interrupt(event: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fire(interrupt, object())
