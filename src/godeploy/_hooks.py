@@ -1,8 +1,9 @@
 """Event hooks: plain callables told what a client does, with no dependency at all.
 
-`Hooks` holds up to five sync callables; each receives one frozen event. For one call they fire
-in the order request, response, retry, request, response, ..., and every request event is
-answered by exactly one response event, even when the call is cancelled mid-request. A hook
+`Hooks` holds up to six sync callables; each receives one frozen event. For one call they fire
+in the order request, response, retry, request, response, ..., call: every request event is
+answered by exactly one response event, even when the call is cancelled mid-request, and the
+call event closes the call. A hook
 that raises is logged at WARNING on the `godeploy` logger and the call goes on: a hook can
 watch a call, never break it. Hooks run inline on the event loop, so keep them quick (append to
 a list, bump a counter, print a line).
@@ -20,6 +21,7 @@ from attrs import Attribute, define, field
 from godeploy._exceptions import RequestValidationError
 
 __all__ = [
+    "CallEvent",
     "Hooks",
     "ProgressEvent",
     "RateLimitEvent",
@@ -125,6 +127,39 @@ class RateLimitEvent:
 
 
 @define(frozen=True, kw_only=True)
+class CallEvent:
+    """A public call ended (each page of a pager is a call of its own).
+
+    Attributes:
+        operation: the spec's operationId.
+        method: the HTTP method.
+        url: the full URL of its first attempt, without credentials.
+        attempts: the attempts it sent (0 when it ended before the first, e.g. its deadline
+            passed during a pause).
+        retries: the retries among them.
+        backoff: the seconds it slept between attempts.
+        waited: the seconds it waited for a 429 pause or the rate limiter.
+        elapsed: the seconds from the call's start to its end.
+        status: the status of its last answer, or None when none came.
+        error: why it failed, as in `ResponseEvent.error` (also `"ResponseValidationError"`
+            etc. for a body that did not decode); None on success and on cancellation.
+        cancelled: the call was cancelled.
+    """
+
+    operation: str
+    method: str
+    url: str
+    attempts: int
+    retries: int
+    backoff: float
+    waited: float
+    elapsed: float
+    status: int | None
+    error: str | None
+    cancelled: bool = False
+
+
+@define(frozen=True, kw_only=True)
 class ProgressEvent:
     """A fan-out finished one more input (the items of one order).
 
@@ -176,6 +211,8 @@ class Hooks:
             waits for the client's rate limiter.
         on_progress: called with a `ProgressEvent` each time a fan-out
             (`order_items.for_orders`) finishes an order.
+        on_call: called with a `CallEvent` when a call ends, after its last response event:
+            one summary per call (the CLI's `--trace` prints these).
     """
 
     on_request: Callable[[RequestEvent], object] | None = field(
@@ -193,6 +230,9 @@ class Hooks:
     on_progress: Callable[[ProgressEvent], object] | None = field(
         default=None, validator=_sync_callable_or_none
     )
+    on_call: Callable[[CallEvent], object] | None = field(
+        default=None, validator=_sync_callable_or_none
+    )
 
     @property
     def empty(self) -> bool:
@@ -203,6 +243,7 @@ class Hooks:
             and self.on_retry is None
             and self.on_rate_limit is None
             and self.on_progress is None
+            and self.on_call is None
         )
 
 

@@ -35,6 +35,7 @@ from yarl import URL
 
 from godeploy._exceptions import APIStatusError, RequestValidationError
 from godeploy._hooks import (
+    CallEvent,
     Hooks,
     ProgressEvent,
     RateLimitEvent,
@@ -355,12 +356,16 @@ class CallScope:
 
     __slots__ = (
         "_attempts",
+        "_backoff",
         "_context",
         "_hooks",
         "_otel",
+        "_retries",
         "_span",
         "_started",
+        "_status",
         "_template",
+        "_waited",
         "method",
         "operation",
         "url",
@@ -377,6 +382,10 @@ class CallScope:
         self.url = url
         self.url_text = _public_url(url) if hooks is not None else ""
         self._attempts = 0
+        self._retries = 0
+        self._backoff = 0.0
+        self._waited = 0.0
+        self._status: int | None = None
         self._span: Span | None = None
         self._context: Context | None = None
         self._started = 0.0
@@ -409,12 +418,31 @@ class CallScope:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
+        elapsed = time.perf_counter() - self._started
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        failure = None if exc is None or cancelled else exc
+        kind = None if failure is None else error_type(failure)
+        hooks = self._hooks
+        if hooks is not None and hooks.on_call is not None:
+            fire(
+                hooks.on_call,
+                CallEvent(
+                    operation=self.operation,
+                    method=self.method,
+                    url=self.url_text,
+                    attempts=self._attempts,
+                    retries=self._retries,
+                    backoff=self._backoff,
+                    waited=self._waited,
+                    elapsed=elapsed,
+                    status=self._status,
+                    error=kind,
+                    cancelled=cancelled,
+                ),
+            )
         otel = self._otel
         if otel is None:
             return
-        elapsed = time.perf_counter() - self._started
-        failure = None if exc is None or isinstance(exc, asyncio.CancelledError) else exc
-        kind = None if failure is None else error_type(failure)
         span = self._span
         if span is not None:
             span.set_attribute("godeploy.attempts", self._attempts)
@@ -448,6 +476,8 @@ class CallScope:
     ) -> None:
         """A failed attempt will be retried after `delay` seconds (call it before the sleep)."""
         reason = error_type(error)
+        self._retries += 1
+        self._backoff += delay
         otel = self._otel
         if otel is not None:
             if self._span is not None:
@@ -492,10 +522,12 @@ class CallScope:
 
     def waited_for_pause(self, seconds: float) -> None:
         """This call waited `seconds` for a client-wide pause to end (a span event only)."""
+        self._waited += seconds
         self._wait_event("godeploy.rate_limit.wait", seconds)
 
     def rate_limited(self, seconds: float) -> None:
         """This call waited `seconds` (> 0) for a slot of the client's rate limiter."""
+        self._waited += seconds
         self._wait_event("godeploy.rate_limiter.wait", seconds)
         otel = self._otel
         if otel is not None and otel.instruments is not None:
@@ -624,6 +656,7 @@ class AttemptScope:
             elif status is not None and status >= 400:
                 kind = str(status)
         call = self._call
+        call._status = status
         otel = call._otel
         if otel is not None:
             api = otel.api

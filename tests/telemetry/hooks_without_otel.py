@@ -49,6 +49,7 @@ def recording_hooks(events: list[list[object]], *, broken: bool = False) -> Hook
         on_retry=note("retry"),
         on_rate_limit=note("rate_limit"),
         on_progress=note("progress"),
+        on_call=note("call"),
     )
 
 

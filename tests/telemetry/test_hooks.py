@@ -42,32 +42,35 @@ def test_without_otel_nothing_is_imported_and_no_hooks_is_no_telemetry(without_o
 def test_a_retried_call_fires_request_response_retry_request_response(without_otel):
     seen, _ = without_otel
     events = seen["retried"]
-    assert kinds(events) == ["request", "response", "retry", "request", "response"]
-    first, failed, retry, second, answered = (event for _, event in events)
+    assert kinds(events) == ["request", "response", "retry", "request", "response", "call"]
+    first, failed, retry, second, answered, call = (event for _, event in events)
     assert (first["attempt"], second["attempt"]) == (1, 2)
     assert first["url_template"] == "/api/v2/orders/{orderId}"
     assert (failed["status"], failed["error"]) == (503, "503")
     assert (retry["reason"], retry["retry"], retry["max_retries"]) == ("503", 1, 3)
     assert retry["budget_left"] == 495.0
     assert (answered["status"], answered["error"], answered["cancelled"]) == (200, None, False)
+    assert (call["attempts"], call["retries"], call["backoff"], call["waited"]) == (2, 1, 0.5, 0)
+    assert (call["status"], call["error"], call["cancelled"]) == (200, None, False)
 
 
 def test_hooks_that_raise_are_logged_and_the_call_goes_on(without_otel):
     seen, stderr = without_otel
-    assert kinds(seen["broken"]) == ["request", "response", "retry", "request", "response"]
+    assert kinds(seen["broken"]) == ["request", "response", "retry", "request", "response", "call"]
     warnings = [line for line in stderr.splitlines() if line.startswith("WARNING")]
+    names = ["RequestEvent", "ResponseEvent", "RetryEvent", "RequestEvent", "ResponseEvent"]
     assert warnings == [
-        f"WARNING a godeploy hook raised on {name}; ignored"
-        for name in ("RequestEvent", "ResponseEvent", "RetryEvent", "RequestEvent", "ResponseEvent")
+        f"WARNING a godeploy hook raised on {name}; ignored" for name in [*names, "CallEvent"]
     ]
 
 
 def test_a_cancelled_call_still_gets_its_response_event(without_otel):
     seen, _ = without_otel
-    assert kinds(seen["cancelled"]) == ["request", "response"]
-    response = seen["cancelled"][1][1]
+    assert kinds(seen["cancelled"]) == ["request", "response", "call"]
+    response, call = seen["cancelled"][1][1], seen["cancelled"][2][1]
     assert response["cancelled"] is True
     assert response["status"] is None and response["error"] is None
+    assert call["cancelled"] is True and call["error"] is None and call["attempts"] == 1
 
 
 def test_an_async_hook_is_refused():
