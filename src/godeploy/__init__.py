@@ -48,6 +48,15 @@ from godeploy._generated.models import (
     Product,
     User,
 )
+from godeploy._hooks import (
+    CallEvent,
+    Hooks,
+    ProgressEvent,
+    RateLimitEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+)
 from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy
 from godeploy._transport import (
@@ -71,6 +80,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BusinessUnit",
+    "CallEvent",
     "ClientClosedError",
     "CreateOrderItem",
     "CreateOrderRequest",
@@ -80,6 +90,7 @@ __all__ = [
     "GoDeployClient",
     "GoDeployError",
     "GoneError",
+    "Hooks",
     "InternalServerError",
     "Limits",
     "Links",
@@ -100,10 +111,15 @@ __all__ = [
     "Price",
     "ProblemDetails",
     "Product",
+    "ProgressEvent",
     "RateLimitError",
+    "RateLimitEvent",
+    "RequestEvent",
     "RequestValidationError",
+    "ResponseEvent",
     "ResponseValidationError",
     "RetryBudget",
+    "RetryEvent",
     "RetryPolicy",
     "ServiceUnavailableError",
     "Timeout",

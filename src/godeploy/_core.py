@@ -41,6 +41,7 @@ from godeploy._exceptions import (
 from godeploy._generated.operations import Operation
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
+from godeploy._telemetry import CallScope, Telemetry, error_type
 from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
 
 __all__ = ["CallOptions", "ClientCore"]
@@ -83,6 +84,7 @@ class ClientCore:
         retry_policy: RetryPolicy,
         limits: Limits,
         user_agent: str,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -92,12 +94,16 @@ class ClientCore:
         self.retry_policy = retry_policy
         self.limits = limits
         self.user_agent = user_agent
+        # None when there is nothing to tell (no hooks, no OpenTelemetry): one test per call.
+        self.telemetry = telemetry
         self.closed = False
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_refreshes": 0}
         self._sleepers: set[asyncio.Future[None]] = set()
         self._headers_token = ""
         self._headers: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._default_options: CallOptions | None = None
+        # Whether the retry budget could not pay the last retry asked of it (one WARNING).
+        self.budget_exhausted = False
 
     def url(self, *segments: str | int) -> URL:
         """The absolute URL of an API path below the base URL."""
@@ -166,6 +172,15 @@ class ClientCore:
         )
         body = None if json_body is None else json.dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
+        if self.telemetry is not None:
+            call.scope = self.telemetry.call(operation, full_url)
+            if call.scope is not None:
+                with call.scope:
+                    return await self._run(call, cast_to, body, timeout)
+        return await self._run(call, cast_to, body, timeout)
+
+    async def _run(self, call: _Call, cast_to: type[T], body: bytes | None, timeout: Timeout) -> T:
+        """The attempts of one call, until one answers or the error is not retried."""
         retry_number = 0
         refreshed = False
         while True:
@@ -174,7 +189,7 @@ class ClientCore:
             outcome = await call.attempt(body, token, timeout, admission)
             if not isinstance(outcome, GoDeployError):
                 self.limits.refund()
-                return structure_json(outcome.body, cast_to, url=full_url)
+                return structure_json(outcome.body, cast_to, url=call.url)
             error = outcome
             if self.closed:
                 raise ClientClosedError("the client was closed during the call") from error
@@ -228,7 +243,17 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 class _Call:
     """The state of one call across its attempts: where it goes, its deadline, what was sent."""
 
-    __slots__ = ("attempts", "core", "deadline", "method", "operation", "policy", "sent", "url")
+    __slots__ = (
+        "attempts",
+        "core",
+        "deadline",
+        "method",
+        "operation",
+        "policy",
+        "scope",
+        "sent",
+        "url",
+    )
 
     def __init__(
         self,
@@ -247,6 +272,7 @@ class _Call:
         # Whether any attempt so far may have reached the server.
         self.sent = False
         self.attempts = 0
+        self.scope: CallScope | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -302,6 +328,8 @@ class _Call:
                     "after the call's deadline; nothing was sent"
                 )
             if admission.wait > 0:
+                if self.scope is not None:
+                    self.scope.rate_limited(admission.wait)
                 try:
                     await self.core.sleep(admission.wait)
                 except BaseException:
@@ -333,14 +361,16 @@ class _Call:
         spread = min(_RESUME_SPREAD_CAP, paused / 4)
         if remaining is not None:
             spread = min(spread, remaining - paused)
-        await self.core.sleep(paused + random.uniform(0, spread))  # noqa: S311 - jitter
+        wait = paused + random.uniform(0, spread)  # noqa: S311 - jitter
+        if self.scope is not None:
+            self.scope.waited_for_pause(wait)
+        await self.core.sleep(wait)
 
     async def attempt(
         self, body: bytes | None, token: str, timeout: Timeout, admission: Admission
     ) -> TransportResponse | GoDeployError:
         """Send one attempt; return the 2xx response or the error it came to."""
         core = self.core
-        method, url = self.method, self.url
         attempt_timeout = timeout.attempt
         if self.deadline is not None:
             remaining = self.deadline - asyncio.get_running_loop().time()
@@ -349,20 +379,44 @@ class _Call:
                 raise self.timed_out("the call's deadline passed")
             if attempt_timeout is None or remaining < attempt_timeout:
                 attempt_timeout = remaining
+        headers = core.headers(token, body is not None)
+        core.stats["requests"] += 1
+        self.attempts += 1
+        if self.scope is None:
+            outcome = await self._send(headers, body, attempt_timeout, timeout.connect)
+        else:
+            with self.scope.attempt() as instrumented:
+                headers = {**headers, **instrumented.headers}
+                outcome = await self._send(headers, body, attempt_timeout, timeout.connect)
+                if isinstance(outcome, APIConnectionError):
+                    instrumented.failed(outcome)
+                else:
+                    instrumented.answered(outcome.status)
+        if isinstance(outcome, APIStatusError) and outcome.status == 429 and outcome.retry_after:
+            await self._pause(outcome)
+        return outcome
+
+    async def _send(
+        self,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        attempt_timeout: float | None,
+        connect_timeout: float | None,
+    ) -> TransportResponse | APIStatusError | APIConnectionError:
+        """Send one attempt through the transport; map an error status to its typed error."""
+        method, url = self.method, self.url
         request = TransportRequest(
             method=method,
             url=url,
-            headers=core.headers(token, body is not None),
+            headers=headers,
             body=body,
             timeout=attempt_timeout,
-            connect_timeout=timeout.connect,
+            connect_timeout=connect_timeout,
         )
-        core.stats["requests"] += 1
-        self.attempts += 1
         debug = logger.isEnabledFor(logging.DEBUG)
         started = asyncio.get_running_loop().time() if debug else 0.0
         try:
-            response = await core.transport.send(request)
+            response = await self.core.transport.send(request)
         except APIConnectionError as error:
             self.sent = self.sent or error.request_sent
             if debug:
@@ -373,12 +427,7 @@ class _Call:
         if 200 <= response.status < 300:
             return response
         self.sent = True
-        status_error = error_from_response(
-            method, url, response.status, response.headers, response.body
-        )
-        if status_error.status == 429 and status_error.retry_after:
-            await self._pause(status_error)
-        return status_error
+        return error_from_response(method, url, response.status, response.headers, response.body)
 
     async def _pause(self, error: APIStatusError) -> None:
         """Hold the client (or the fleet) for the 429's Retry-After, all of it."""
@@ -406,6 +455,9 @@ class _Call:
                 decision = decision.declined("the call's deadline comes first")
             elif not await self.core.limits.try_pay(decision.cost):
                 decision = decision.declined("client retry budget exhausted")
+                self._budget_exhausted(error)
+            else:
+                self.core.budget_exhausted = False
         log_decision(
             decision,
             self.policy,
@@ -417,7 +469,29 @@ class _Call:
         if not decision.retry:
             raise error
         self.core.stats["retries"] += 1
+        if self.scope is not None:
+            self.scope.retry(
+                error,
+                delay=decision.delay,
+                retry=retry_number,
+                max_retries=self.policy.max_retries,
+                budget_left=self.core.limits.budget()[0],
+            )
         await self.core.sleep(decision.delay)
+
+    def _budget_exhausted(self, error: GoDeployError) -> None:
+        """Warn, once per episode (until a retry is paid again), that failures go unretried."""
+        if self.core.budget_exhausted:
+            return
+        self.core.budget_exhausted = True
+        tokens, capacity = self.core.limits.budget()
+        logger.warning(
+            "retry budget exhausted (%g of %g tokens): failures are raised without retries "
+            "until successes refill it",
+            tokens,
+            capacity,
+            extra={"operation": self.operation.id, "reason": error_type(error)},
+        )
 
     def _log_attempt(self, outcome: int | str, started: float) -> None:
         """The DEBUG line of one attempt."""

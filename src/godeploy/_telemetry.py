@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable, Sized
+from collections.abc import Awaitable, Callable, Coroutine, Sized
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -44,7 +44,6 @@ from godeploy._hooks import (
     RetryEvent,
     fire,
 )
-from godeploy._retry import RetryBudget
 from godeploy._version import __version__
 
 if TYPE_CHECKING:
@@ -235,7 +234,7 @@ class _Otel:
         api: _Api,
         tracer_provider: TracerProvider | None,
         meter_provider: MeterProvider | None,
-        budget: RetryBudget | None,
+        budget: Callable[[], tuple[float, float]] | None,
     ) -> None:
         self.api = api
         # An explicit proxy is the global one: follow the global provider instead.
@@ -244,7 +243,7 @@ class _Otel:
         self._tracer_provider = tracer_provider
         self._meter_provider = meter_provider
         self._budget = budget
-        self._budget_tokens: float | None = None
+        self._budget_seen: tuple[float, float] | None = None
         self.tracer: Tracer | None = None
         self.instruments: _Instruments | None = None
         self._settled = False
@@ -264,22 +263,20 @@ class _Otel:
             if not isinstance(meters, api.noop_meter_providers):
                 self.instruments = _Instruments(meters.get_meter(INSTRUMENTATION_NAME, __version__))
                 if self._budget is not None:
-                    self.instruments.budget_limit.set(self._budget.capacity)
                     self.record_budget()
         self._settled = self.tracer is not None and self.instruments is not None
         return self.tracer is not None or self.instruments is not None
 
-    def record_budget(self, tokens: float | None = None) -> None:
-        """Set the budget gauge when the tokens changed (a success at capacity changes nothing)."""
-        if self.instruments is None:
+    def record_budget(self) -> None:
+        """Set the budget gauges when they changed (a success at capacity changes nothing)."""
+        if self.instruments is None or self._budget is None:
             return
-        if tokens is None:
-            if self._budget is None:
-                return
-            tokens = self._budget.tokens
-        if tokens != self._budget_tokens:
-            self._budget_tokens = tokens
+        budget = self._budget()
+        if budget != self._budget_seen:
+            self._budget_seen = budget
+            tokens, capacity = budget
             self.instruments.budget_tokens.set(tokens)
+            self.instruments.budget_limit.set(capacity)
 
 
 class Telemetry:
@@ -296,7 +293,7 @@ class Telemetry:
         hooks: Hooks | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
-        retry_budget: RetryBudget | None = None,
+        budget: Callable[[], tuple[float, float]] | None = None,
     ) -> Telemetry | None:
         """The client's telemetry, or None when there can be none (no hooks, no OpenTelemetry).
 
@@ -304,7 +301,8 @@ class Telemetry:
             hooks: the event hooks.
             tracer_provider: the tracer provider (default: the global one).
             meter_provider: the meter provider (default: the global one).
-            retry_budget: the client's retry budget, reported as gauges.
+            budget: says the retry budget's tokens left and capacity (`Limits.budget`), for
+                the gauges.
         """
         if hooks is not None and not isinstance(hooks, Hooks):
             raise RequestValidationError(f"hooks must be a godeploy.Hooks, got {hooks!r}")
@@ -318,7 +316,7 @@ class Telemetry:
                     "pip install 'godeploy[otel]'"
                 )
             return None if hooks is None else cls(hooks, None)
-        return cls(hooks, _Otel(api, tracer_provider, meter_provider, retry_budget))
+        return cls(hooks, _Otel(api, tracer_provider, meter_provider, budget))
 
     def _active(self) -> _Otel | None:
         """The OpenTelemetry side, if a real provider is in use by now."""
@@ -495,7 +493,7 @@ class CallScope:
                 otel.instruments.retries.add(
                     1, {"godeploy.operation": self.operation, "error.type": reason}
                 )
-                otel.record_budget(budget_left)
+                otel.record_budget()
         hooks = self._hooks
         if hooks is not None and hooks.on_retry is not None:
             fire(
@@ -720,6 +718,19 @@ class FanOutScope:
         self._context: Context | None = None
 
     def __enter__(self) -> FanOutScope:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.end(exc)
+
+    def start(self) -> None:
+        """The fan-out starts: open its span (for a caller that cannot use `with`)."""
         otel = self._otel
         if otel is not None and otel.tracer is not None:
             api = otel.api
@@ -732,31 +743,24 @@ class FanOutScope:
                 attributes=attributes,
             )
             self._context = api.trace.set_span_in_context(self._span, parent)
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        span = self._span
+    def end(self, error: BaseException | None = None) -> None:
+        """The fan-out ended, by `error` if given (leaving early or cancellation is no error)."""
+        span, self._span = self._span, None
         if span is None:
             return
         assert self._otel is not None
-        span.set_attributes(
-            {"godeploy.fan_out.done": self.done, "godeploy.fan_out.failed": self.failed}
-        )
-        # Leaving early (GeneratorExit from aclose) or being cancelled is not a failure.
-        if exc is not None and not isinstance(exc, asyncio.CancelledError | GeneratorExit):
-            span.set_attribute("error.type", error_type(exc))
-            span.record_exception(exc)
-            span.set_status(self._otel.api.trace.StatusCode.ERROR, str(exc))
+        span.set_attribute("godeploy.fan_out.done", self.done)
+        span.set_attribute("godeploy.fan_out.failed", self.failed)
+        if error is not None and not isinstance(error, asyncio.CancelledError | GeneratorExit):
+            span.set_attribute("error.type", error_type(error))
+            span.record_exception(error)
+            span.set_status(self._otel.api.trace.StatusCode.ERROR, str(error))
         span.end()
 
     def wrap(
         self, work: Callable[[In], Awaitable[Out]], failed: Callable[[Out], bool]
-    ) -> Callable[[In], Awaitable[Out]]:
+    ) -> Callable[[In], Coroutine[Any, Any, Out]]:
         """`work`, instrumented; `failed` tells a result that carries an error."""
 
         async def run(value: In) -> Out:

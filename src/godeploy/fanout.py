@@ -19,6 +19,7 @@ from attrs import define, field
 
 from godeploy._exceptions import GoDeployError, RequestValidationError
 from godeploy._generated.models import OrderItem
+from godeploy._telemetry import FanOutScope
 
 __all__ = ["FanOut", "OrderItemsResult"]
 
@@ -58,6 +59,8 @@ class FanOut(Generic[In, Out]):
             (wrap expected failures into results instead).
         concurrency: the most inputs in flight at once.
         ordered: yield results in input order instead of completion order.
+        scope: the telemetry of this fan-out (its span, opened when the iteration starts and
+            closed when it ends); `work` is expected to be wrapped by it already.
     """
 
     def __init__(
@@ -67,6 +70,7 @@ class FanOut(Generic[In, Out]):
         *,
         concurrency: int = 16,
         ordered: bool = False,
+        scope: FanOutScope | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise RequestValidationError(
@@ -80,6 +84,7 @@ class FanOut(Generic[In, Out]):
         # most this many, then no new input starts until the head finishes.
         self.reorder_window = 2 * concurrency
         self._iterator: AsyncIterator[Out] | None = None
+        self._scope = scope
 
     def __aiter__(self) -> AsyncIterator[Out]:
         if self._iterator is not None:
@@ -111,6 +116,10 @@ class FanOut(Generic[In, Out]):
         whatever the concurrency; asyncio.wait would add and remove a callback on every task in
         flight each time one finishes.
         """
+        scope = self._scope
+        if scope is not None:
+            scope.start()
+        error: BaseException | None = None
         inputs = _as_async_iterator(self._inputs)
         # A reader task reads ahead (at most `concurrency` inputs) so that a slow input, such as
         # the order pager fetching its next page, never leaves the slots idle meanwhile.
@@ -152,6 +161,9 @@ class FanOut(Generic[In, Out]):
                         return
                 if not completed:
                     await alarm.wait()
+        except BaseException as failure:
+            error = failure
+            raise
         finally:
             pending: list[asyncio.Future[Any]] = [*running, reader]
             for task in pending:
@@ -160,6 +172,8 @@ class FanOut(Generic[In, Out]):
             close = getattr(inputs, "aclose", None)
             if close is not None:
                 await close()
+            if scope is not None:
+                scope.end(error)
 
     def _has_room(self, running: dict[Any, int], finished: dict[int, Any]) -> bool:
         """Whether another input may start (a free slot, and room in the reorder buffer)."""

@@ -9,6 +9,7 @@ from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
+from godeploy._telemetry import Telemetry
 from godeploy.fanout import FanOut, OrderItemsResult
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
@@ -112,4 +113,8 @@ class OrderItems(Resource):
                 return OrderItemsResult(order_id=order_id, error=error)
             return OrderItemsResult(order_id=order_id, items=items)
 
-        return FanOut(orders, fetch, concurrency=concurrency, ordered=ordered)
+        telemetry = self._core.telemetry
+        scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
+        if scope is not None:
+            fetch = scope.wrap(fetch, failed=lambda result: result.error is not None)
+        return FanOut(orders, fetch, concurrency=concurrency, ordered=ordered, scope=scope)
