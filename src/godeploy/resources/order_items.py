@@ -115,6 +115,10 @@ class OrderItems(Resource):
 
         telemetry = self._core.telemetry
         scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
-        if scope is not None:
-            fetch = scope.wrap(fetch, failed=lambda result: result.error is not None)
-        return FanOut(orders, fetch, concurrency=concurrency, ordered=ordered, scope=scope)
+        work = fetch if scope is None else scope.wrap(fetch, failed=_failed)
+        return FanOut(orders, work, concurrency=concurrency, ordered=ordered, scope=scope)
+
+
+def _failed(result: OrderItemsResult) -> bool:
+    """Whether an order's items could not be fetched (for the fan-out's telemetry)."""
+    return result.error is not None
