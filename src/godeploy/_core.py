@@ -440,6 +440,8 @@ class _Call:
                 extra={"operation": self.operation.id, "status": 429},
             )
         await self.core.limits.pause(error.retry_after)
+        if self.scope is not None:
+            self.scope.paused(error.retry_after)
 
     async def retry(self, error: GoDeployError, retry_number: int) -> None:
         """Sleep before retry number `retry_number`, or raise `error` if it is not retried."""

@@ -1,7 +1,7 @@
-"""Run as a script: hooks with OpenTelemetry made unimportable; prints what happened as JSON.
+"""Run as a script: GoDeployClient's hooks against FakeGoDeploy with OpenTelemetry unimportable.
 
 `sys.modules["opentelemetry"] = None` makes every `import opentelemetry...` raise ImportError,
-as in an environment where `godeploy[otel]` was never installed.
+as in an environment where `godeploy[otel]` was never installed. Prints what happened as JSON.
 """
 
 from __future__ import annotations
@@ -11,33 +11,25 @@ import contextlib
 import json
 import logging
 import sys
+from typing import Any
 
 sys.modules["opentelemetry"] = None  # type: ignore[assignment]
 
 import attrs  # noqa: E402
-from yarl import URL  # noqa: E402
 
-from godeploy import RequestValidationError, ServiceUnavailableError  # noqa: E402
-from godeploy._hooks import Hooks  # noqa: E402
-from godeploy._telemetry import Telemetry, otel_available  # noqa: E402
+from godeploy import GoDeployClient, Hooks, RequestValidationError, RetryPolicy  # noqa: E402
+from godeploy._telemetry import otel_available  # noqa: E402
+from godeploy.testing import FakeGoDeploy, Fault  # noqa: E402
 
-
-@attrs.define(frozen=True)
-class Operation:
-    id: str
-    method: str
-    path: str
+FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
+TIMING = {"elapsed", "delay", "backoff", "waited"}
 
 
-GET_ORDER = Operation("getOrder", "GET", "/api/v2/orders/{orderId}")
-
-URL_ = URL("https://api.example.test/api/v2/orders/7?businessUnitId=u")
-
-
-def recording_hooks(events: list[list[object]], *, broken: bool = False) -> Hooks:
+def recording_hooks(events: list[list[Any]], *, broken: bool = False) -> Hooks:
     def note(kind: str):
-        def hook(event: object) -> None:
-            events.append([kind, {k: v for k, v in vars_of(event).items() if k != "elapsed"}])
+        def hook(event: Any) -> None:
+            fields = {k: v for k, v in attrs.asdict(event).items() if k not in TIMING}
+            events.append([kind, fields])
             if broken:
                 raise RuntimeError("a bug in the hook")
 
@@ -53,60 +45,72 @@ def recording_hooks(events: list[list[object]], *, broken: bool = False) -> Hook
     )
 
 
-def vars_of(event: object) -> dict[str, object]:
-    return attrs.asdict(event)  # type: ignore[arg-type]
+def client(fake: FakeGoDeploy, hooks: Hooks) -> GoDeployClient:
+    return GoDeployClient(
+        fake.token, fake.business_unit_id, base_url=fake.url, retry_policy=FAST_RETRIES, hooks=hooks
+    )
 
 
-def retried_call(hooks: Hooks) -> None:
-    telemetry = Telemetry.from_options(hooks=hooks)
-    assert telemetry is not None
-    error = ServiceUnavailableError("503", status=503, method="GET", url=URL_)
-    with telemetry.call(GET_ORDER, URL_) as call:
-        with call.attempt() as attempt:
-            attempt.answered(503)
-        call.retry(error, delay=0.5, retry=1, max_retries=3, budget_left=495.0)
-        with call.attempt() as attempt:
-            attempt.answered(200)
+async def retried_call(fake: FakeGoDeploy, hooks: Hooks) -> int:
+    fake.faults.script("getOrder", [Fault.status(503)])
+    async with client(fake, hooks) as godeploy:
+        order = await godeploy.orders.get(fake.order_ids()[0])
+    return order.id
 
 
-async def cancelled_call(hooks: Hooks) -> None:
-    telemetry = Telemetry.from_options(hooks=hooks)
-    assert telemetry is not None
+async def cancelled_call(fake: FakeGoDeploy, hooks: Hooks) -> None:
+    fake.reset_log()
+    rule = fake.faults.add(Fault.stall(30), route="getOrder")
+    async with client(fake, hooks) as godeploy:
+        call = asyncio.ensure_future(godeploy.orders.get(fake.order_ids()[0]))
+        while not fake.count("getOrder"):
+            await asyncio.sleep(0.01)
+        call.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+    fake.faults.remove(rule)
 
-    async def stuck() -> None:
-        with telemetry.call(GET_ORDER, URL_) as call, call.attempt():
-            await asyncio.sleep(3600)
 
-    task = asyncio.ensure_future(stuck())
-    await asyncio.sleep(0)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+async def fan_out(fake: FakeGoDeploy, hooks: Hooks) -> list[bool]:
+    orders = [*fake.order_ids()[:3], 999_999_999]
+    async with (
+        client(fake, hooks) as godeploy,
+        godeploy.order_items.for_orders(orders, concurrency=1, ordered=True) as results,
+    ):
+        return [result.ok async for result in results]
+
+
+async def scenarios() -> dict[str, Any]:
+    result: dict[str, Any] = {"otel_available": otel_available()}
+    async with FakeGoDeploy(seed=7) as fake:
+        try:
+            GoDeployClient(fake.token, tracer_provider=object())  # type: ignore[arg-type]
+        except RequestValidationError as error:
+            result["provider_without_otel"] = str(error)
+        events: list[list[Any]] = []
+        result["order_id"] = await retried_call(fake, recording_hooks(events))
+        result["expected_order_id"] = fake.order_ids()[0]
+        result["retried"] = events
+        events = []
+        result["broken_order_id"] = await retried_call(fake, recording_hooks(events, broken=True))
+        result["broken"] = events
+        events = []
+        await cancelled_call(fake, recording_hooks(events))
+        result["cancelled"] = events
+        events = []
+        result["fan_out_ok"] = await fan_out(fake, recording_hooks(events))
+        result["fan_out"] = [fields for kind, fields in events if kind == "progress"]
+    result["opentelemetry_imported"] = sorted(
+        name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module
+    )
+    return result
 
 
 def main() -> None:
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s"
     )
-    result: dict[str, object] = {"otel_available": otel_available()}
-    result["no_hooks"] = repr(Telemetry.from_options())
-    try:
-        Telemetry.from_options(tracer_provider=object())  # type: ignore[arg-type]
-    except RequestValidationError as error:
-        result["provider_without_otel"] = str(error)
-    events: list[list[object]] = []
-    retried_call(recording_hooks(events))
-    result["retried"] = events
-    events = []
-    retried_call(recording_hooks(events, broken=True))
-    result["broken"] = events
-    events = []
-    asyncio.run(cancelled_call(recording_hooks(events)))
-    result["cancelled"] = events
-    result["opentelemetry_imported"] = sorted(
-        name for name, module in sys.modules.items() if name.startswith("opentelemetry") and module
-    )
-    print(json.dumps(result))
+    print(json.dumps(asyncio.run(scenarios())))
 
 
 if __name__ == "__main__":
