@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from attrs import define
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -12,18 +11,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
+from godeploy._generated.operations import GET_ORDER, LIST_ORDERS
 
-@define(frozen=True, kw_only=True)
-class Operation:
-    """An operation of the spec, shaped like the generated `Operation`."""
-
-    id: str
-    method: str
-    path: str
-
-
-GET_ORDER = Operation(id="getOrder", method="GET", path="/api/v2/orders/{orderId}")
-LIST_ORDERS = Operation(id="listOrders", method="GET", path="/api/v2/orders")
+__all__ = ["GET_ORDER", "LIST_ORDERS", "Recorder", "total"]
 
 
 class Recorder:
@@ -67,10 +57,6 @@ class Recorder:
             for scope in resource.scope_metrics:
                 found.setdefault(scope.scope.name, []).extend(m.name for m in scope.metrics)
         return found
-
-
-def points(metrics: dict[str, list[Any]], name: str) -> list[Any]:
-    return metrics.get(name, [])
 
 
 def total(metrics: dict[str, list[Any]], name: str, **attributes: Any) -> float:

@@ -103,6 +103,11 @@ OrderId = Annotated[int, typer.Argument(min=1, help="The order's id.", show_defa
 ProductId = Annotated[str, typer.Argument(help="The product's id (a UUID).", show_default=False)]
 
 
+# The root's own options (`godeploy --trace ...`), set by its callback on every invocation before
+# the subcommand runs: the subcommands take the connection options, not these.
+_ROOT_OPTIONS = {"trace": False}
+
+
 def _settings(
     token: str | None, business_unit_id: str | None, base_url: str | None, fake: bool
 ) -> ConnectionSettings:
@@ -112,6 +117,7 @@ def _settings(
         business_unit_id=business_unit_id or None,
         base_url=base_url or None,
         force_fake=fake,
+        trace=_ROOT_OPTIONS["trace"],
     )
 
 
@@ -130,8 +136,17 @@ def _root(
             "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    trace: Annotated[
+        bool,
+        typer.Option(
+            "--trace",
+            envvar="GODEPLOY_TRACE",
+            help="Print one line per API call on stderr: status, time, attempts, waits.",
+        ),
+    ] = False,
 ) -> None:
     """The go deploy Order API from a shell."""
+    _ROOT_OPTIONS["trace"] = trace
 
 
 @products_app.command("list")

@@ -7,8 +7,9 @@ from contextlib import asynccontextmanager
 
 from attrs import define
 
-from godeploy import DEFAULT_BASE_URL, GoDeployClient
+from godeploy import DEFAULT_BASE_URL, GoDeployClient, Hooks
 from godeploy.cli._errors import UsageError
+from godeploy.cli._trace import TraceLines
 
 __all__ = ["FAKE_SEED", "ConnectionSettings", "open_client"]
 
@@ -25,12 +26,14 @@ class ConnectionSettings:
         business_unit_id: the business unit (`--business-unit-id`, `GODEPLOY_BUSINESS_UNIT_ID`).
         base_url: the API's root (`--base-url`, `GODEPLOY_BASE_URL`).
         force_fake: `--fake`: use the embedded fake server whatever else is set.
+        trace: `--trace`: one line per API call on stderr.
     """
 
     token: str | None = None
     business_unit_id: str | None = None
     base_url: str | None = None
     force_fake: bool = False
+    trace: bool = False
 
     @property
     def uses_fake(self) -> bool:
@@ -75,9 +78,10 @@ async def open_client(
         An open client, closed (and the fake stopped) on exit.
     """
     settings.check()
+    hooks = TraceLines(notice).hooks() if settings.trace else None
     if settings.uses_fake:
         reason = "--fake" if settings.force_fake else "no connection options set"
-        async with _fake_client(reason, notice) as client:
+        async with _fake_client(reason, notice, hooks) as client:
             yield client
         return
     # check() made sure both are set.
@@ -87,12 +91,15 @@ async def open_client(
         settings.token,
         settings.business_unit_id,
         base_url=settings.base_url or DEFAULT_BASE_URL,
+        hooks=hooks,
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def _fake_client(reason: str, notice: Callable[[str], None]) -> AsyncIterator[GoDeployClient]:
+async def _fake_client(
+    reason: str, notice: Callable[[str], None], hooks: Hooks | None
+) -> AsyncIterator[GoDeployClient]:
     """A client on an in-process FakeGoDeploy that lives as long as the command."""
     # Imported here: the fake (and its server stack) is not needed against the real API.
     from godeploy.testing import FakeGoDeploy
@@ -102,5 +109,7 @@ async def _fake_client(reason: str, notice: Callable[[str], None]) -> AsyncItera
             f"note: {reason}: using an embedded fake server at {fake.url} "
             f"(seed {FAKE_SEED}; it stops when the command ends)"
         )
-        async with GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url) as client:
+        async with GoDeployClient(
+            fake.token, fake.business_unit_id, base_url=fake.url, hooks=hooks
+        ) as client:
             yield client
