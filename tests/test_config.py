@@ -3,8 +3,8 @@
 import pytest
 
 from godeploy import GoDeployClient, RequestValidationError, Timeout
-from godeploy._pacing import RateLimiter
 from godeploy._config import check_base_url
+from godeploy._pacing import RateLimiter
 
 UNIT = "0bb7a818-cecb-4c5a-9822-22e62f85589a"
 

@@ -16,6 +16,7 @@ from godeploy import (
     RetryPolicy,
     ServiceUnavailableError,
 )
+from godeploy._exceptions import parse_retry_after
 from godeploy._retry import (
     RETRY_COST,
     TIMEOUT_RETRY_COST,
@@ -23,7 +24,6 @@ from godeploy._retry import (
     decide_retry,
     log_decision,
 )
-from godeploy._exceptions import parse_retry_after
 
 URL = "https://lms.godeploy.it/api/v2/orders"
 
