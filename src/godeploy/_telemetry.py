@@ -134,9 +134,10 @@ class _Api:
     trace: Any
     metrics: Any
     propagate: Any
+    metrics_internal: Any
     suppress_http_key: str | None
-    noop_tracer_providers: tuple[type, ...]
-    noop_meter_providers: tuple[type, ...]
+    noop_tracer_providers: frozenset[type]
+    noop_meter_providers: frozenset[type]
 
 
 @functools.cache
@@ -153,12 +154,37 @@ def _load_api() -> _Api | None:
         trace=trace,
         metrics=metrics,
         propagate=propagate,
+        metrics_internal=metrics_internal,
         # The key the HTTP auto-instrumentations check (opentelemetry-instrumentation's
         # is_http_instrumentation_enabled / suppress_http_instrumentation): it lives in the API.
         suppress_http_key=getattr(context, "_SUPPRESS_HTTP_INSTRUMENTATION_KEY", None),
-        noop_tracer_providers=(trace.ProxyTracerProvider, trace.NoOpTracerProvider),
-        noop_meter_providers=(proxy_meter, metrics.NoOpMeterProvider),
+        # Exact types, looked up in a set: isinstance against these ABCs costs a microsecond,
+        # paid on every call while no SDK is configured.
+        noop_tracer_providers=frozenset(
+            {
+                trace.ProxyTracerProvider,
+                trace.NoOpTracerProvider,
+                getattr(trace, "_DefaultTracerProvider", trace.NoOpTracerProvider),
+            }
+        ),
+        noop_meter_providers=frozenset(
+            {
+                proxy_meter,
+                metrics.NoOpMeterProvider,
+                getattr(metrics_internal, "_DefaultMeterProvider", metrics.NoOpMeterProvider),
+            }
+        ),
     )
+
+
+def _global(module: Any, name: str, getter: Callable[[], Any]) -> Any:
+    """The API's global provider, or None while unset.
+
+    The API's getters look at the environment on every call while no provider is set (a
+    microsecond or more, paid on every call of a client without an SDK); the module attribute
+    they read is checked directly instead. Should it ever move, the getter is used.
+    """
+    return getattr(module, name) if hasattr(module, name) else getter()
 
 
 def otel_available() -> bool:
@@ -247,7 +273,7 @@ class _Otel:
         self.tracer: Tracer | None = None
         self.instruments: _Instruments | None = None
         self._settled = False
-        self.resolve()
+        self.first_look()
 
     def resolve(self) -> bool:
         """Look for real providers not found yet; whether any is in use now."""
@@ -255,17 +281,29 @@ class _Otel:
             return True
         api = self.api
         if self.tracer is None:
-            provider = self._tracer_provider or api.trace.get_tracer_provider()
-            if not isinstance(provider, api.noop_tracer_providers):
+            provider = self._tracer_provider or _global(
+                api.trace, "_TRACER_PROVIDER", api.trace.get_tracer_provider
+            )
+            if provider is not None and type(provider) not in api.noop_tracer_providers:
                 self.tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
         if self.instruments is None:
-            meters = self._meter_provider or api.metrics.get_meter_provider()
-            if not isinstance(meters, api.noop_meter_providers):
+            meters = self._meter_provider or _global(
+                api.metrics_internal, "_METER_PROVIDER", api.metrics.get_meter_provider
+            )
+            if meters is not None and type(meters) not in api.noop_meter_providers:
                 self.instruments = _Instruments(meters.get_meter(INSTRUMENTATION_NAME, __version__))
                 if self._budget is not None:
                     self.record_budget()
         self._settled = self.tracer is not None and self.instruments is not None
         return self.tracer is not None or self.instruments is not None
+
+    def first_look(self) -> None:
+        """Let the API load a provider named by `OTEL_PYTHON_*_PROVIDER`, once, then resolve."""
+        if self._tracer_provider is None:
+            self.api.trace.get_tracer_provider()
+        if self._meter_provider is None:
+            self.api.metrics.get_meter_provider()
+        self.resolve()
 
     def record_budget(self) -> None:
         """Set the budget gauges when they changed (a success at capacity changes nothing)."""
@@ -661,11 +699,14 @@ class AttemptScope:
             api.context.detach(self._token)
             span = self._span
             if span is not None:
+                ended: dict[str, str | int] = {}
                 if status is not None:
-                    span.set_attribute("http.response.status_code", status)
+                    ended["http.response.status_code"] = status
                 if kind is not None:
-                    span.set_attribute("error.type", kind)
+                    ended["error.type"] = kind
                     span.set_status(api.trace.StatusCode.ERROR)
+                if ended:
+                    span.set_attributes(ended)
                 span.end()
             instruments = otel.instruments
             if instruments is not None:
