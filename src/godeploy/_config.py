@@ -117,6 +117,7 @@ def coerce_timeout(value: float | Timeout | None, default: Timeout) -> Timeout:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestValidationError(f"timeout must be seconds or a Timeout, got {value!r}")
+    check_option("timeout", value, positive)
     return Timeout(connect=min(default.connect or value, value), attempt=value, total=value)
 
 

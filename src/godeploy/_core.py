@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -49,6 +50,9 @@ __all__ = ["CallOptions", "ClientCore"]
 logger = logging.getLogger("godeploy")
 
 T = TypeVar("T")
+
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
+"""Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
 
 _RESUME_SPREAD_CAP = 1.0
 """The widest window (seconds) over which calls held by a 429 pause resume, so that they do not
@@ -107,7 +111,18 @@ class ClientCore:
 
     def url(self, *segments: str | int) -> URL:
         """The absolute URL of an API path below the base URL."""
-        return self.base_url.joinpath(*map(str, segments))
+        path = "/".join(map(str, segments))
+        if not _UNRESERVED_PATH.fullmatch(path):
+            return self.base_url.joinpath(*map(str, segments))
+        # Built from parts that need no encoding, a URL costs a tenth of a joinpath.
+        base = self.base_url
+        return URL.build(
+            scheme=base.scheme,
+            host=base.raw_host or "",
+            port=base.explicit_port,
+            path=base.raw_path + path,
+            encoded=True,
+        )
 
     def options(
         self,
@@ -165,11 +180,7 @@ class ClientCore:
         timeout = options.timeout
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = options.retry_policy
-        parameters = {**(query or {}), "businessUnitId": options.business_unit_id}
-        # The same URL either way; with_query is the cheaper when the URL has no query yet.
-        full_url = (
-            url.update_query(parameters) if url.raw_query_string else url.with_query(parameters)
-        )
+        full_url = _with_query(url, query, options.business_unit_id)
         body = None if json_body is None else json.dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
         if self.telemetry is not None:
@@ -233,6 +244,18 @@ class ClientCore:
             self._headers = (plain, {**plain, "Content-Type": "application/json"})
             self._headers_token = token
         return self._headers[has_body]
+
+
+def _with_query(url: URL, query: Mapping[str, str | int] | None, unit: str) -> URL:
+    """The URL with the call's query and its business unit (a canonical UUID) set."""
+    if not url.raw_query_string and (query is None or all(type(v) is int for v in query.values())):
+        # Integers and the unit's UUID need no encoding: the query text is written directly.
+        text = f"businessUnitId={unit}"
+        if query:
+            text = "&".join([*(f"{key}={value}" for key, value in query.items()), text])
+        return url.with_query(text)
+    parameters = {**(query or {}), "businessUnitId": unit}
+    return url.update_query(parameters) if url.raw_query_string else url.with_query(parameters)
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:
