@@ -15,6 +15,7 @@ with `ClientClosedError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -53,6 +54,9 @@ T = TypeVar("T")
 
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 """Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
+
+_NO_SCOPE = contextlib.nullcontext()
+"""What a call is wrapped in when it has no telemetry scope (reusable, and cheap)."""
 
 _RESUME_SPREAD_CAP = 1.0
 """The widest window (seconds) over which calls held by a 429 pause resume, so that they do not
@@ -185,33 +189,31 @@ class ClientCore:
         call = _Call(self, operation, full_url, deadline, policy)
         if self.telemetry is not None:
             call.scope = self.telemetry.call(operation, full_url)
-            if call.scope is not None:
-                with call.scope:
-                    return await self._run(call, cast_to, body, timeout)
-        return await self._run(call, cast_to, body, timeout)
-
-    async def _run(self, call: _Call, cast_to: type[T], body: bytes | None, timeout: Timeout) -> T:
-        """The attempts of one call, until one answers or the error is not retried."""
         retry_number = 0
         refreshed = False
-        while True:
-            token, generation = self.token.cached() or await call.fetch_token()
-            admission = await call.admit()
-            outcome = await call.attempt(body, token, timeout, admission)
-            if not isinstance(outcome, GoDeployError):
-                self.limits.refund()
-                return structure_json(outcome.body, cast_to, url=call.url)
-            error = outcome
-            if self.closed:
-                raise ClientClosedError("the client was closed during the call") from error
-            if isinstance(error, AuthenticationError) and self.token.refreshable and not refreshed:
-                # The token expired: one fresh token, one more try, not counted as a retry.
-                refreshed = True
-                await call.refresh_token(generation)
-                self.stats["token_refreshes"] = self.token.refresh_count
-                continue
-            retry_number += 1
-            await call.retry(error, retry_number)
+        with call.scope or _NO_SCOPE:
+            while True:
+                token, generation = self.token.cached() or await call.fetch_token()
+                admission = await call.admit()
+                outcome = await call.attempt(body, token, timeout, admission)
+                if not isinstance(outcome, GoDeployError):
+                    self.limits.refund()
+                    return structure_json(outcome.body, cast_to, url=call.url)
+                error = outcome
+                if self.closed:
+                    raise ClientClosedError("the client was closed during the call") from error
+                if (
+                    isinstance(error, AuthenticationError)
+                    and self.token.refreshable
+                    and not refreshed
+                ):
+                    # The token expired: one fresh token, one more try, not counted as a retry.
+                    refreshed = True
+                    await call.refresh_token(generation)
+                    self.stats["token_refreshes"] = self.token.refresh_count
+                    continue
+                retry_number += 1
+                await call.retry(error, retry_number)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, unless the client is closed meanwhile (then raise `ClientClosedError`)."""
@@ -394,6 +396,7 @@ class _Call:
     ) -> TransportResponse | GoDeployError:
         """Send one attempt; return the 2xx response or the error it came to."""
         core = self.core
+        method, url = self.method, self.url
         attempt_timeout = timeout.attempt
         if self.deadline is not None:
             remaining = self.deadline - asyncio.get_running_loop().time()
@@ -403,54 +406,45 @@ class _Call:
             if attempt_timeout is None or remaining < attempt_timeout:
                 attempt_timeout = remaining
         headers = core.headers(token, body is not None)
-        core.stats["requests"] += 1
-        self.attempts += 1
-        if self.scope is None:
-            outcome = await self._send(headers, body, attempt_timeout, timeout.connect)
-        else:
-            with self.scope.attempt() as instrumented:
+        # The attempt's telemetry, if the call has any: its span, and the traceparent it adds.
+        instrumented = None if self.scope is None else self.scope.attempt()
+        with instrumented or _NO_SCOPE:
+            if instrumented is not None:
                 headers = {**headers, **instrumented.headers}
-                outcome = await self._send(headers, body, attempt_timeout, timeout.connect)
-                if isinstance(outcome, APIConnectionError):
-                    instrumented.failed(outcome)
-                else:
-                    instrumented.answered(outcome.status)
-        if isinstance(outcome, APIStatusError) and outcome.status == 429 and outcome.retry_after:
-            await self._pause(outcome)
-        return outcome
-
-    async def _send(
-        self,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        attempt_timeout: float | None,
-        connect_timeout: float | None,
-    ) -> TransportResponse | APIStatusError | APIConnectionError:
-        """Send one attempt through the transport; map an error status to its typed error."""
-        method, url = self.method, self.url
-        request = TransportRequest(
-            method=method,
-            url=url,
-            headers=headers,
-            body=body,
-            timeout=attempt_timeout,
-            connect_timeout=connect_timeout,
-        )
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = asyncio.get_running_loop().time() if debug else 0.0
-        try:
-            response = await self.core.transport.send(request)
-        except APIConnectionError as error:
-            self.sent = self.sent or error.request_sent
-            if debug:
-                self._log_attempt(type(error).__name__, started)
-            return error
+            request = TransportRequest(
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                timeout=attempt_timeout,
+                connect_timeout=timeout.connect,
+            )
+            core.stats["requests"] += 1
+            self.attempts += 1
+            debug = logger.isEnabledFor(logging.DEBUG)
+            started = asyncio.get_running_loop().time() if debug else 0.0
+            try:
+                response = await core.transport.send(request)
+            except APIConnectionError as error:
+                self.sent = self.sent or error.request_sent
+                if debug:
+                    self._log_attempt(type(error).__name__, started)
+                if instrumented is not None:
+                    instrumented.failed(error)
+                return error
+            if instrumented is not None:
+                instrumented.answered(response.status)
         if debug:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:
             return response
         self.sent = True
-        return error_from_response(method, url, response.status, response.headers, response.body)
+        status_error = error_from_response(
+            method, url, response.status, response.headers, response.body
+        )
+        if status_error.status == 429 and status_error.retry_after:
+            await self._pause(status_error)
+        return status_error
 
     async def _pause(self, error: APIStatusError) -> None:
         """Hold the client (or the fleet) for the 429's Retry-After, all of it."""
