@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sized
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -48,7 +49,7 @@ from godeploy._version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
-    from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider, UpDownCounter
+    from opentelemetry.metrics import Counter, Histogram, Meter, MeterProvider
     from opentelemetry.metrics import _Gauge as Gauge
     from opentelemetry.trace import Span, Tracer, TracerProvider
 
@@ -193,17 +194,28 @@ def otel_available() -> bool:
 
 
 class _Instruments:
-    """The metric instruments of meter `godeploy`."""
+    """The metric instruments of meter `godeploy`, one set per meter provider.
 
-    def __init__(self, meter: Meter) -> None:
+    What is in flight (attempts, fan-out orders) is counted here in plain integers and reported
+    by observable instruments when the metrics are collected: an SDK measurement costs far
+    more than an addition, and these change twice per request.
+    """
+
+    def __init__(self, api: _Api, meter: Meter) -> None:
+        self._observation = api.metrics.Observation
+        # Attempts in flight by their attributes (a handful of distinct sets: method, host,
+        # port, template), and fan-out orders in flight.
+        self.requests_in_flight: dict[tuple[tuple[str, str | int], ...], int] = {}
+        self.orders_in_flight = 0
         self.request_duration: Histogram = meter.create_histogram(
             "http.client.request.duration",
             unit="s",
             description="Duration of HTTP client requests (one per attempt).",
             explicit_bucket_boundaries_advisory=HTTP_DURATION_BUCKETS,
         )
-        self.active_requests: UpDownCounter = meter.create_up_down_counter(
+        meter.create_observable_up_down_counter(
             "http.client.active_requests",
+            callbacks=[self._observe_requests],
             unit="{request}",
             description="Number of HTTP requests (attempts) in flight.",
         )
@@ -245,11 +257,36 @@ class _Instruments:
             unit="{order}",
             description="Orders a fan-out finished, by outcome (ok, failed).",
         )
-        self.fan_out_active: UpDownCounter = meter.create_up_down_counter(
+        meter.create_observable_up_down_counter(
             "godeploy.fan_out.orders.active",
+            callbacks=[self._observe_orders],
             unit="{order}",
             description="Orders a fan-out is fetching right now.",
         )
+
+    def _observe_requests(self, options: Any) -> list[Any]:
+        """The attempts in flight, per attribute set (read at collection, maybe off-loop)."""
+        # dict() copies in one step under the GIL: the loop may change the counts meanwhile.
+        counts = dict(self.requests_in_flight)
+        return [self._observation(count, dict(key)) for key, count in counts.items()]
+
+    def _observe_orders(self, options: Any) -> list[Any]:
+        """The fan-out orders in flight."""
+        return [self._observation(self.orders_in_flight)]
+
+
+# One set of instruments per meter provider: registering an observable instrument twice on
+# a meter keeps only the first callbacks, and every client of a provider shares its meter.
+_INSTRUMENTS: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
+
+
+def _instruments_for(api: _Api, provider: MeterProvider) -> _Instruments:
+    """The instruments of `provider`, made on first use."""
+    instruments = _INSTRUMENTS.get(provider)
+    if instruments is None:
+        meter = provider.get_meter(INSTRUMENTATION_NAME, __version__)
+        instruments = _INSTRUMENTS[provider] = _Instruments(api, meter)
+    return instruments
 
 
 class _Otel:
@@ -291,7 +328,7 @@ class _Otel:
                 api.metrics_internal, "_METER_PROVIDER", api.metrics.get_meter_provider
             )
             if meters is not None and type(meters) not in api.noop_meter_providers:
-                self.instruments = _Instruments(meters.get_meter(INSTRUMENTATION_NAME, __version__))
+                self.instruments = _instruments_for(api, meters)
                 if self._budget is not None:
                     self.record_budget()
         self._settled = self.tracer is not None and self.instruments is not None
@@ -598,6 +635,7 @@ class AttemptScope:
         "_attributes",
         "_call",
         "_error",
+        "_key",
         "_span",
         "_started",
         "_status",
@@ -613,6 +651,7 @@ class AttemptScope:
         self._span: Span | None = None
         self._token: object = None
         self._attributes: dict[str, str | int] | None = None
+        self._key: tuple[tuple[str, str | int], ...] = ()
         self._status: int | None = None
         self._error: BaseException | None = None
         self._started = 0.0
@@ -663,7 +702,9 @@ class AttemptScope:
                 context = api.context.set_value(api.suppress_http_key, True, context)
             self._token = api.context.attach(context)
             if otel.instruments is not None:
-                otel.instruments.active_requests.add(1, attributes)
+                in_flight = otel.instruments.requests_in_flight
+                self._key = key = tuple(attributes.items())
+                in_flight[key] = in_flight.get(key, 0) + 1
         self._started = time.perf_counter()
         return self
 
@@ -712,7 +753,7 @@ class AttemptScope:
             if instruments is not None:
                 attributes = self._attributes
                 assert attributes is not None
-                instruments.active_requests.add(-1, attributes)
+                instruments.requests_in_flight[self._key] -= 1
                 if not cancelled:
                     measured = dict(attributes)
                     if status is not None:
@@ -828,7 +869,7 @@ class FanOutScope:
         if otel is None:
             return None
         if otel.instruments is not None:
-            otel.instruments.fan_out_active.add(1)
+            otel.instruments.orders_in_flight += 1
         if self._context is None:
             return None
         return otel.api.context.attach(self._context)
@@ -841,7 +882,7 @@ class FanOutScope:
             if token is not None:
                 otel.api.context.detach(token)
             if otel.instruments is not None:
-                otel.instruments.fan_out_active.add(-1)
+                otel.instruments.orders_in_flight -= 1
                 if failed is not None:
                     outcome = "failed" if failed else "ok"
                     otel.instruments.fan_out_orders.add(1, {"godeploy.outcome": outcome})
