@@ -1,4 +1,4 @@
-"""`godeploy --trace`: one line per API call on stderr, from the client's hooks."""
+"""`godeploy ... --trace`: one line per API call on stderr, from the client's hooks."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_failures_and_cancellation():
 async def test_trace_prints_each_call_with_its_retries(godeploy, fake_godeploy: FakeGoDeploy):
     order_id = fake_godeploy.order_ids()[0]
     fake_godeploy.faults.script("getOrder", [Fault.status(503)])
-    result = await godeploy("--trace", "orders", "get", str(order_id), "--json")
+    result = await godeploy("orders", "get", str(order_id), "--json", "--trace")
     assert result.exit_code == 0, result.stderr
     traces = [line for line in result.stderr.splitlines() if line.startswith("trace: ")]
     assert len(traces) == 1
