@@ -112,3 +112,12 @@ def test_fire_lets_base_exceptions_through():
 
     with pytest.raises(KeyboardInterrupt):
         fire(interrupt, object())
+
+
+def test_importing_godeploy_does_not_import_opentelemetry():
+    code = (
+        "import sys, godeploy; "
+        "print(any(name.split('.')[0] == 'opentelemetry' for name in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
