@@ -198,7 +198,7 @@ class ClientCore:
                 outcome = await call.attempt(body, token, timeout, admission)
                 if not isinstance(outcome, GoDeployError):
                     self.limits.refund()
-                    return structure_json(outcome.body, cast_to, url=call.url)
+                    return structure_json(outcome.body, cast_to, url=full_url)
                 error = outcome
                 if self.closed:
                     raise ClientClosedError("the client was closed during the call") from error
