@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,7 +32,7 @@ codegen: $(STAMP)
 
 # BENCH_ARGS="--runs 7 --sections 2,4" to repeat more or run fewer sections.
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,bench]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,bench]'
 	$(BIN)/python -m tests.benchmarks $(BENCH_ARGS)
 
 clean:

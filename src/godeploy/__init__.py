@@ -66,8 +66,9 @@ from godeploy._transport import (
     TransportResponse,
 )
 from godeploy._version import __version__
-from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager, Page
+from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
     "APIConnectionError",

@@ -34,7 +34,7 @@ from godeploy.testing import FakeGoDeploy, Fault
 TIMEOUT = Timeout(connect=2, attempt=0.3, total=20)
 """Short attempts, so a stall beyond the timeout costs a fraction of a second."""
 
-FAN_OUT_TIMEOUT = Timeout(connect=2, attempt=0.5, total=60)
+FAN_OUT_TIMEOUT = Timeout(connect=2, attempt=1.5, total=60)
 """Under a fan-out at concurrency 64 an answer takes milliseconds; a stall takes seconds."""
 
 ROOMY_BUDGET = 100_000
