@@ -248,3 +248,24 @@ async def test_logs_keep_their_shape_and_carry_extra_fields(fake_godeploy, otel,
         ("getOrder", 2, 200),
     ]
     assert all(isinstance(r.elapsed_ms, float) for r in attempts)
+
+
+async def test_a_client_on_fleet_limits_reports_the_same_metrics(otel, redis_server):
+    from godeploy.fleet import FleetLimits
+
+    policy = RetryPolicy(max_retries=5, backoff_base=0, backoff_cap=0)
+    async with FakeGoDeploy(seed=3, order_count=20) as fake:
+        fake.faults.add(Fault.status(503), route="getOrder")
+        limits = FleetLimits(redis_server.url, max_requests_per_second=100, retry_budget=10)
+        async with limits, make_client(fake, otel, limits=limits, retry_policy=policy) as client:
+            with pytest.raises(ServiceUnavailableError):
+                await client.orders.get(fake.order_ids()[0])
+            requests = fake.count()
+    metrics = otel.metrics()
+    assert total(metrics, "godeploy.client.retries", **{"error.type": "503"}) == 2
+    assert total(metrics, "http.client.request.duration") == requests == 3
+    # The fleet's budget, as the client's limits see it: two retries of 5 took all 10 tokens.
+    assert [p.value for p in metrics["godeploy.client.retry_budget.tokens"]] == [0]
+    assert [p.value for p in metrics["godeploy.client.retry_budget.limit"]] == [10]
+    (internal,) = otel.spans(SpanKind.INTERNAL)
+    assert internal.attributes["error.type"] == "503"
