@@ -178,6 +178,9 @@ def _load_api() -> _Api | None:
     )
 
 
+_MISSING = object()
+
+
 def _global(module: Any, name: str, getter: Callable[[], Any]) -> Any:
     """The API's global provider, or None while unset.
 
@@ -185,7 +188,8 @@ def _global(module: Any, name: str, getter: Callable[[], Any]) -> Any:
     microsecond or more, paid on every call of a client without an SDK); the module attribute
     they read is checked directly instead. Should it ever move, the getter is used.
     """
-    return getattr(module, name) if hasattr(module, name) else getter()
+    provider = getattr(module, name, _MISSING)
+    return getter() if provider is _MISSING else provider
 
 
 def otel_available() -> bool:
@@ -309,13 +313,12 @@ class _Otel:
         self._budget_seen: tuple[float, float] | None = None
         self.tracer: Tracer | None = None
         self.instruments: _Instruments | None = None
-        self._settled = False
+        # Both the tracer and the instruments found: nothing more to look for on each call.
+        self.settled = False
         self.first_look()
 
     def resolve(self) -> bool:
         """Look for real providers not found yet; whether any is in use now."""
-        if self._settled:
-            return True
         api = self.api
         if self.tracer is None:
             provider = self._tracer_provider or _global(
@@ -331,7 +334,7 @@ class _Otel:
                 self.instruments = _instruments_for(api, meters)
                 if self._budget is not None:
                     self.record_budget()
-        self._settled = self.tracer is not None and self.instruments is not None
+        self.settled = self.tracer is not None and self.instruments is not None
         return self.tracer is not None or self.instruments is not None
 
     def first_look(self) -> None:
@@ -396,16 +399,19 @@ class Telemetry:
     def _active(self) -> _Otel | None:
         """The OpenTelemetry side, if a real provider is in use by now."""
         otel = self._otel
-        if otel is not None and otel.resolve():
+        if otel is not None and (otel.settled or otel.resolve()):
             return otel
         return None
 
     def call(self, operation: OperationLike, url: URL) -> CallScope | None:
         """The scope of one public call to `url`, or None when nothing would be told."""
-        otel = self._active()
-        if otel is None and self.hooks is None:
+        # Inlined `_active()`: this runs on every call, with or without an SDK.
+        otel = self._otel
+        if otel is not None and (otel.settled or otel.resolve()):
+            return CallScope(self.hooks, otel, operation, url)
+        if self.hooks is None:
             return None
-        return CallScope(self.hooks, otel, operation, url)
+        return CallScope(self.hooks, None, operation, url)
 
     def fan_out(self, total: int | None = None) -> FanOutScope | None:
         """The scope of one fan-out over `total` inputs (None: unknown), or None."""
