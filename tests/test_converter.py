@@ -14,7 +14,6 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
 from godeploy import models
 from godeploy._converter import decode_json, dumps, structure, structure_json, unstructure
@@ -33,6 +32,7 @@ from godeploy.models import (
     Product,
     ProductPage,
 )
+from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
 EXAMPLES = {e.id: e for e in REFERENCE_EXAMPLES}
 MODELS = {

@@ -8,16 +8,10 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from godeploy import GoDeployClient, OrderItemsResult, RequestValidationError, RetryPolicy
+from godeploy import OrderItemsResult, RequestValidationError
 from godeploy.fanout import FanOut
 from godeploy.testing import FakeGoDeploy, Fault
-
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
+from tests.support import acquired_connections, make_client
 
 
 def sdk_tasks(tasks: set[asyncio.Task]) -> list[asyncio.Task]:
@@ -28,11 +22,6 @@ def sdk_tasks(tasks: set[asyncio.Task]) -> list[asyncio.Task]:
         if not task.done()
         and not getattr(task.get_coro(), "__qualname__", "").startswith("RequestHandler.")
     ]
-
-
-def acquired_connections(client: GoDeployClient) -> int:
-    session = client.transport.session  # type: ignore[attr-defined]
-    return 0 if session is None else len(session.connector._acquired)
 
 
 async def test_one_result_per_order_under_faults_over_4150_orders(fake_godeploy):

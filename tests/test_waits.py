@@ -14,49 +14,19 @@ from uuid import UUID
 import pytest
 
 from godeploy import (
-    AiohttpTransport,
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
     GoDeployClient,
     RateLimitError,
-    RetryPolicy,
     ServiceUnavailableError,
     Timeout,
-    TransportRequest,
-    TransportResponse,
 )
-from godeploy.testing import FakeGoDeploy, Fault
+from godeploy.testing import Fault
+from tests.support import FAST_RETRIES, RecordingTransport, make_client
 
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 GUARD = 10.0
 """Seconds after which a test gives up on a call that should have ended long before."""
-
-
-class RecordingTransport:
-    """The real transport, noting when each request left."""
-
-    def __init__(self) -> None:
-        self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
-
-    async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def __aenter__(self) -> RecordingTransport:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
 
 
 async def outcome(call) -> tuple[float, object]:

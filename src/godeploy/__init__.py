@@ -29,6 +29,7 @@ from godeploy._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
 )
@@ -62,6 +63,7 @@ from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
     AsyncTransport,
+    MockTransport,
     TransportRequest,
     TransportResponse,
 )
@@ -97,6 +99,7 @@ __all__ = [
     "Links",
     "LocalLimits",
     "MethodNotAllowedError",
+    "MockTransport",
     "NotAcceptableError",
     "NotFoundError",
     "Order",
@@ -118,6 +121,7 @@ __all__ = [
     "RequestEvent",
     "RequestValidationError",
     "ResponseEvent",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
     "RetryEvent",

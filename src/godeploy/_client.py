@@ -25,7 +25,12 @@ from godeploy._hooks import Hooks
 from godeploy._pacing import Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy, with_max_retries
 from godeploy._telemetry import Telemetry
-from godeploy._transport import AiohttpTransport, AsyncTransport
+from godeploy._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AiohttpTransport,
+    AsyncTransport,
+    SSLOption,
+)
 from godeploy._version import __version__
 from godeploy.resources import FeatureSets, OrderItems, Orders, Products
 
@@ -69,6 +74,11 @@ class GoDeployClient:
             the global one; needs `godeploy[otel]`).
         meter_provider: the OpenTelemetry meter provider for the client's metrics (default:
             the global one).
+        max_response_bytes: the largest response body read, after decompression (32 MiB);
+            a larger one raises `ResponseTooLargeError`.
+        trust_env: honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (own session only).
+        ssl: TLS verification (own session only): True (the system's CAs), a CA bundle path,
+            an `ssl.SSLContext`, or False (no checks). See `AiohttpTransport`.
 
     Raises:
         RequestValidationError: a bad option.
@@ -93,9 +103,21 @@ class GoDeployClient:
         hooks: Hooks | None = None,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        trust_env: bool = True,
+        ssl: SSLOption = True,
     ) -> None:
         if session is not None and transport is not None:
             raise RequestValidationError("pass session= or transport=, not both")
+        if transport is not None and (
+            max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES
+            or trust_env is not True
+            or ssl is not True
+        ):
+            raise RequestValidationError(
+                "max_response_bytes=, trust_env= and ssl= configure the aiohttp transport: "
+                "with transport=, set them on your transport"
+            )
         if limits is not None and (retry_budget is not None or max_requests_per_second is not None):
             raise RequestValidationError(
                 "pass limits=, or retry_budget=/max_requests_per_second=, not both"
@@ -123,7 +145,11 @@ class GoDeployClient:
         )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(
-            session=session, max_connections=max_connections
+            session=session,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
+            ssl=ssl,
         )
         self._core = ClientCore(
             transport=self._transport,

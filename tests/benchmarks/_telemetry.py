@@ -1,4 +1,4 @@
-"""Section 6: what telemetry costs per request, on section 2's job (for_orders, C=32).
+"""Section 7: what telemetry costs per request, on section 2's job (for_orders, C=32).
 
 Three variants alternate, in rotating order: telemetry off (no hooks, no SDK configured: the
 default), a no-op `on_call` hook, and the OpenTelemetry SDK on (a tracer provider with a batch
@@ -117,11 +117,11 @@ def run(cores: Cores, runs: int) -> list[Row]:
     samples = sample(cores, list(VARIANTS), runs)
     where = f"{ORDERS:,} orders, C={CONCURRENCY}"
     return [
-        Row("6", f"telemetry off ({where}): requests/s", samples.figure("off rps"), per_second),
-        Row("6", "telemetry off: client CPU / request", samples.figure("off cpu"), microseconds),
-        Row("6", "a no-op hook: client CPU / request", samples.figure("hooks cpu"), microseconds),
-        Row("6", "OTel SDK on: client CPU / request", samples.figure("otel cpu"), microseconds),
-        Row("6", "OTel SDK on / off: CPU / request", samples.ratio("otel cpu", "off cpu"), times),
+        Row("7", f"telemetry off ({where}): requests/s", samples.figure("off rps"), per_second),
+        Row("7", "telemetry off: client CPU / request", samples.figure("off cpu"), microseconds),
+        Row("7", "a no-op hook: client CPU / request", samples.figure("hooks cpu"), microseconds),
+        Row("7", "OTel SDK on: client CPU / request", samples.figure("otel cpu"), microseconds),
+        Row("7", "OTel SDK on / off: CPU / request", samples.ratio("otel cpu", "off cpu"), times),
     ]
 
 

@@ -20,10 +20,10 @@ from uuid import UUID
 import attrs
 import pytest
 import yaml
-from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
 from godeploy._converter import structure, unstructure
+from tests.reference_examples import ROOT, SPEC_PATH
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 PACKAGE = ROOT / "src" / "godeploy"

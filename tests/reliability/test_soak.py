@@ -13,17 +13,16 @@ import time
 from collections import Counter
 
 import psutil
-from reliability_support import (
-    acquired_connections,
-    make_client,
+
+from godeploy import ResponseValidationError, Timeout
+from godeploy.testing import FakeGoDeploy, Fault
+from tests.reliability.reliability_support import (
     only_handler,
     other_tasks,
     record_figures,
     sdk_tasks,
 )
-
-from godeploy import ResponseValidationError, Timeout
-from godeploy.testing import FakeGoDeploy, Fault
+from tests.support import acquired_connections, make_client
 
 ORDERS = 50_000
 WARM_UP = 10_000

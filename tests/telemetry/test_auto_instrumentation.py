@@ -11,10 +11,10 @@ import aiohttp
 from opentelemetry.instrumentation._semconv import _StabilityMode
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.trace import SpanKind
-from tests.telemetry.otel_support import LIST_ORDERS, total
 
 from godeploy._telemetry import Telemetry
 from godeploy.testing import FakeGoDeploy
+from tests.telemetry.otel_support import LIST_ORDERS, total
 
 
 async def test_an_attempt_scope_keeps_the_aiohttp_instrumentation_out(otel):

@@ -10,7 +10,6 @@ import aiohttp
 import pytest
 from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
 from opentelemetry.trace import SpanKind, StatusCode
-from tests.telemetry.otel_support import Recorder, total
 
 from godeploy import (
     GoDeployClient,
@@ -21,6 +20,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
+from tests.telemetry.otel_support import Recorder, total
 
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from tests.reference_examples import ROOT
 
 from godeploy import RequestValidationError
 from godeploy._hooks import Hooks, RequestEvent, fire
+from tests.reference_examples import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,6 @@ from opentelemetry import context as otel_context
 from opentelemetry.instrumentation.utils import is_http_instrumentation_enabled
 from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import NoOpTracerProvider, SpanKind, StatusCode
-from tests.reference_examples import ROOT
-from tests.telemetry.otel_support import GET_ORDER, Recorder, total
 from yarl import URL
 
 from godeploy import (
@@ -27,6 +25,8 @@ from godeploy import (
 from godeploy._hooks import Hooks
 from godeploy._pacing import LocalLimits
 from godeploy._telemetry import HTTP_DURATION_BUCKETS, Telemetry, error_type
+from tests.reference_examples import ROOT
+from tests.telemetry.otel_support import GET_ORDER, Recorder, total
 
 UNIT = "8b3c5f2e-0c1a-4f7e-9d2b-1a2b3c4d5e6f"
 URL_ = URL(f"https://api.example.test/api/v2/orders/987654?businessUnitId={UNIT}")
