@@ -24,10 +24,11 @@ to stay out of the way, and injects `traceparent` itself: each attempt is counte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Sized
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sized
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -63,6 +64,7 @@ __all__ = [
     "Telemetry",
     "error_type",
     "otel_available",
+    "trace_carrier",
 ]
 
 In = TypeVar("In")
@@ -190,6 +192,18 @@ def _global(module: Any, name: str, getter: Callable[[], Any]) -> Any:
     """
     provider = getattr(module, name, _MISSING)
     return getter() if provider is _MISSING else provider
+
+
+def trace_carrier() -> dict[str, str]:
+    """The current trace context as W3C headers (`traceparent`, ...), for a job's payload.
+
+    Empty without OpenTelemetry, or when no span is current.
+    """
+    api = _load_api()
+    carrier: dict[str, str] = {}
+    if api is not None:
+        api.propagate.inject(carrier)
+    return carrier
 
 
 def otel_available() -> bool:
@@ -419,6 +433,37 @@ class Telemetry:
         if otel is None and self.hooks is None:
             return None
         return FanOutScope(self.hooks, otel, total)
+
+    @contextlib.contextmanager
+    def job(
+        self, name: str, carrier: Mapping[str, str] | None, attributes: Mapping[str, str | int]
+    ) -> Iterator[None]:
+        """Run a job of another process under the trace it was submitted in.
+
+        A CONSUMER span `name`, whose parent is the context in `carrier` (`trace_carrier()`
+        of the submitter), is current while the block runs, so the job's calls are its
+        children. Without a tracer, or a carrier, the block just runs.
+        """
+        otel = self._active()
+        if otel is None or otel.tracer is None:
+            yield
+            return
+        api = otel.api
+        parent = api.propagate.extract(dict(carrier or {}))
+        span = otel.tracer.start_span(
+            name, context=parent, kind=api.trace.SpanKind.CONSUMER, attributes=dict(attributes)
+        )
+        token = api.context.attach(api.trace.set_span_in_context(span, parent))
+        try:
+            yield
+        except BaseException as error:
+            if not isinstance(error, asyncio.CancelledError):
+                span.set_attribute("error.type", error_type(error))
+                span.set_status(api.trace.StatusCode.ERROR, str(error))
+            raise
+        finally:
+            api.context.detach(token)
+            span.end()
 
     @staticmethod
     def total_of(inputs: object) -> int | None:
