@@ -248,6 +248,28 @@ async def test_a_create_retried_after_a_refused_connect_never_claims_it_may_exis
     assert caught.value.request_sent is False
 
 
+async def test_a_create_that_times_out_waiting_for_a_connection_sent_nothing(fake_godeploy):
+    # The pool's one connection is held by a stalled GET; the create times out in the queue.
+    fake_godeploy.faults.add(Fault.stall(3), route="getOrder", times=1)
+    async with make_client(fake_godeploy, max_connections=1) as client:
+        product = await anext(aiter(client.products.list()))
+        holder = asyncio.create_task(client.orders.get(fake_godeploy.order_ids()[0], timeout=5))
+        await asyncio.sleep(0.2)
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(APITimeoutError, match="waiting for a connection") as caught:
+                await client.orders.create(
+                    purchase_order_reference="PO-POOL",
+                    email_keys=False,
+                    order_items=[{"feature_set_id": product.id, "quantity": 1}],
+                    timeout=0.5,
+                )
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+    assert caught.value.request_sent is False
+    assert fake_godeploy.count("createOrder") == 0
+
+
 # Item 7: small contract gaps ---------------------------------------------------------------
 
 

@@ -17,8 +17,9 @@ import inspect
 import os
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from ssl import SSLContext, SSLError, create_default_context
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 import aiohttp
 from attrs import define, evolve, field
@@ -265,14 +266,48 @@ def _bypasses_proxy(host: str, no_proxy: str) -> bool:
     return False
 
 
-def _connection_error(error: BaseException, request: TransportRequest) -> APIConnectionError:
-    """The SDK's error for what aiohttp raised; `request_sent` is False only for a connect."""
+if TYPE_CHECKING:
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
+
+_CONNECTED: ContextVar[list[bool] | None] = ContextVar("godeploy_connected", default=None)
+"""Set by `send` for the request in progress: whether it got a connection (and so may have
+written a byte). A timeout before that point sent nothing, whatever timer fired."""
+
+
+class _Connector(aiohttp.TCPConnector):
+    """The owned session's connector: notes when the request in progress got its connection."""
+
+    async def connect(
+        self, req: ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        """Get a connection (from the pool or a new one) and note that it was got."""
+        connection = await super().connect(req, traces, timeout)
+        marker = _CONNECTED.get()
+        if marker is not None:
+            marker[0] = True
+        return connection
+
+
+def _connection_error(
+    error: BaseException, request: TransportRequest, *, connected: bool = True
+) -> APIConnectionError:
+    """The SDK's error for what aiohttp raised; `request_sent` is False only before a byte left.
+
+    `connected` is whether the request got a connection: a timeout that fires while it waits for
+    one (the pool is full, the host is slow to accept) sent nothing.
+    """
     method, url = request.method, request.url
     cls: type[APIConnectionError]
     if isinstance(error, aiohttp.ConnectionTimeoutError):
         cls, message, sent = APITimeoutError, f"timed out connecting to {url.host}", False
     elif isinstance(error, TimeoutError):  # aiohttp's ServerTimeoutError among them
-        cls, message, sent = APITimeoutError, f"{method} {url.path} timed out", True
+        if connected:
+            cls, message, sent = APITimeoutError, f"{method} {url.path} timed out", True
+        else:
+            cls, sent = APITimeoutError, False
+            message = f"{method} {url.path} timed out waiting for a connection; nothing was sent"
     elif isinstance(error, aiohttp.ClientProxyConnectionError):
         # Named by host and port only: the proxy's URL may carry its password.
         cls, sent = APIConnectionError, False
@@ -368,7 +403,7 @@ class AiohttpTransport:
             if self._trust_env:
                 proxies = _EnvironmentProxies.read()
                 self._proxies = proxies if proxies.by_scheme else None
-            connector = aiohttp.TCPConnector(
+            connector = _Connector(
                 limit=self._max_connections,
                 limit_per_host=self._max_connections_per_host,
                 ssl=self._ssl,
@@ -416,6 +451,9 @@ class AiohttpTransport:
             else:
                 headers = {**headers, "Proxy-Authorization": proxy_authorization}
         unreadable = ""
+        # A borrowed session's connector does not say when it connected: assume it did.
+        connected = [session is self._borrowed]
+        marker = _CONNECTED.set(connected)
         try:
             async with session.request(
                 request.method,
@@ -443,7 +481,9 @@ class AiohttpTransport:
             unreadable = f"{type(error).__name__}: {error}"
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as error:
             # OSError takes in TimeoutError: aiohttp's timeouts, asyncio's and the socket's.
-            raise _connection_error(error, request) from error
+            raise _connection_error(error, request, connected=connected[0]) from error
+        finally:
+            _CONNECTED.reset(marker)
         # Raised outside the `except`, so that the error chains neither to it nor from it.
         raise APIConnectionError(
             f"{request.method} {request.url.path} failed: {unreadable}",
