@@ -45,6 +45,33 @@ def test_only_the_transport_imports_aiohttp():
     assert users == {"_transport.py"}
 
 
+def test_only_telemetry_imports_opentelemetry_and_only_when_used():
+    users = {
+        path.relative_to(SOURCE).as_posix()
+        for path in sdk_files()
+        if any(name.split(".")[0] == "opentelemetry" for name in runtime_imports(path))
+    }
+    assert users == {"_telemetry.py"}
+    # Not at the top of the module: `godeploy[otel]` is optional and importing it costs time.
+    tree = ast.parse((SOURCE / "_telemetry.py").read_text(encoding="utf-8"))
+    top_level = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in tree.body
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in (node.names if isinstance(node, ast.Import) else [None])
+    }
+    assert not {name for name in top_level if name and name.startswith("opentelemetry")}
+
+
+def test_telemetry_imports_only_the_bottom_layer():
+    allowed = {f"godeploy.{name}" for name in BOTTOM} | {"godeploy._hooks", "godeploy._telemetry"}
+    for name in ("_hooks.py", "_telemetry.py"):
+        imported = {
+            module for module in runtime_imports(SOURCE / name) if module.startswith("godeploy")
+        }
+        assert imported <= allowed, name
+
+
 def test_only_the_fleet_imports_redis_and_arq():
     users = {
         path.relative_to(SOURCE).as_posix()
@@ -78,19 +105,24 @@ def test_the_fake_never_imports_the_client():
         assert not runtime_imports(path) & client_modules, path.name
 
 
+BOTTOM = {
+    "_generated.models",
+    "_generated.operations",
+    "_exceptions",
+    "_config",
+    "_converter",
+    "_retry",
+    "_version",
+}
+
+
 def test_lower_layers_do_not_import_higher_ones():
     layers = [
-        {
-            "_generated.models",
-            "_generated.operations",
-            "_exceptions",
-            "_config",
-            "_converter",
-            "_retry",
-            "_version",
-        },
+        BOTTOM,
         {"_transport"},
         {"_auth", "_pacing"},
+        # Telemetry sits beside the core: only the core and what is above it use it.
+        {"_hooks", "_telemetry"},
         {"_core"},
         {"pagination", "fanout"},
         {"resources"},

@@ -49,6 +49,15 @@ from godeploy._generated.models import (
     Product,
     User,
 )
+from godeploy._hooks import (
+    CallEvent,
+    Hooks,
+    ProgressEvent,
+    RateLimitEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+)
 from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy
 from godeploy._transport import (
@@ -74,6 +83,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BusinessUnit",
+    "CallEvent",
     "ClientClosedError",
     "CreateOrderItem",
     "CreateOrderRequest",
@@ -83,6 +93,7 @@ __all__ = [
     "GoDeployClient",
     "GoDeployError",
     "GoneError",
+    "Hooks",
     "InternalServerError",
     "Limits",
     "Links",
@@ -104,11 +115,16 @@ __all__ = [
     "Price",
     "ProblemDetails",
     "Product",
+    "ProgressEvent",
     "RateLimitError",
+    "RateLimitEvent",
+    "RequestEvent",
     "RequestValidationError",
+    "ResponseEvent",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
+    "RetryEvent",
     "RetryPolicy",
     "ServiceUnavailableError",
     "Timeout",

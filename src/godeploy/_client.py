@@ -21,8 +21,10 @@ from godeploy._config import (
 )
 from godeploy._core import ClientCore
 from godeploy._exceptions import RequestValidationError
+from godeploy._hooks import Hooks
 from godeploy._pacing import Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy, with_max_retries
+from godeploy._telemetry import Telemetry
 from godeploy._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AiohttpTransport,
@@ -35,6 +37,8 @@ from godeploy.resources import FeatureSets, OrderItems, Orders, Products
 if TYPE_CHECKING:
     # For the annotation only: _transport is the one module that uses the aiohttp client.
     import aiohttp
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["GoDeployClient"]
 
@@ -64,6 +68,12 @@ class GoDeployClient:
             client's own: a `LocalLimits` shared by several clients, or a
             `godeploy.fleet.FleetLimits` shared by a fleet. The client does not close it.
         allow_insecure_http: allow `http://` to a host that is not loopback.
+        hooks: callables told of each request, response, retry, rate-limit wait, finished call
+            and fan-out progress (see `Hooks`).
+        tracer_provider: the OpenTelemetry tracer provider for the client's spans (default:
+            the global one; needs `godeploy[otel]`).
+        meter_provider: the OpenTelemetry meter provider for the client's metrics (default:
+            the global one).
         max_response_bytes: the largest response body read, after decompression (32 MiB);
             a larger one raises `ResponseTooLargeError`.
         trust_env: honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (own session only).
@@ -90,6 +100,9 @@ class GoDeployClient:
         max_requests_per_second: float | None = None,
         limits: Limits | None = None,
         allow_insecure_http: bool = False,
+        hooks: Hooks | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         trust_env: bool = True,
         ssl: SSLOption = True,
@@ -124,6 +137,12 @@ class GoDeployClient:
             limits = LocalLimits(
                 max_requests_per_second=max_requests_per_second, retry_budget=retry_budget
             )
+        telemetry = Telemetry.from_options(
+            hooks=hooks,
+            tracer_provider=tracer_provider,
+            meter_provider=meter_provider,
+            budget=limits.budget,
+        )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(
             session=session,
@@ -141,6 +160,7 @@ class GoDeployClient:
             retry_policy=policy,
             limits=limits,
             user_agent=f"godeploy-python/{__version__}",
+            telemetry=telemetry,
         )
         self.products = Products(self._core)
         self.feature_sets = FeatureSets(self._core)

@@ -15,6 +15,7 @@ with `ClientClosedError`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -42,6 +43,7 @@ from godeploy._exceptions import (
 from godeploy._generated.operations import Operation
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
+from godeploy._telemetry import CallScope, Telemetry, error_type
 from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
 
 __all__ = ["CallOptions", "ClientCore"]
@@ -52,6 +54,9 @@ T = TypeVar("T")
 
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 """Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
+
+_NO_SCOPE = contextlib.nullcontext()
+"""What a call is wrapped in when it has no telemetry scope (reusable, and cheap)."""
 
 _RESUME_SPREAD_CAP = 1.0
 """The widest window (seconds) over which calls held by a 429 pause resume, so that they do not
@@ -87,6 +92,7 @@ class ClientCore:
         retry_policy: RetryPolicy,
         limits: Limits,
         user_agent: str,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -96,12 +102,16 @@ class ClientCore:
         self.retry_policy = retry_policy
         self.limits = limits
         self.user_agent = user_agent
+        # None when there is nothing to tell (no hooks, no OpenTelemetry): one test per call.
+        self.telemetry = telemetry
         self.closed = False
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_refreshes": 0}
         self._sleepers: set[asyncio.Future[None]] = set()
         self._headers_token = ""
         self._headers: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._default_options: CallOptions | None = None
+        # Whether the retry budget could not pay the last retry asked of it (one WARNING).
+        self.budget_exhausted = False
 
     def url(self, *segments: str | int) -> URL:
         """The absolute URL of an API path below the base URL."""
@@ -177,26 +187,33 @@ class ClientCore:
         full_url = _with_query(url, query, options.business_unit_id)
         body = None if json_body is None else json.dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
+        if self.telemetry is not None:
+            call.scope = self.telemetry.call(operation, full_url)
         retry_number = 0
         refreshed = False
-        while True:
-            token, generation = self.token.cached() or await call.fetch_token()
-            admission = await call.admit()
-            outcome = await call.attempt(body, token, timeout, admission)
-            if not isinstance(outcome, GoDeployError):
-                self.limits.refund()
-                return structure_json(outcome.body, cast_to, url=full_url)
-            error = outcome
-            if self.closed:
-                raise ClientClosedError("the client was closed during the call") from error
-            if isinstance(error, AuthenticationError) and self.token.refreshable and not refreshed:
-                # The token expired: one fresh token, one more try, not counted as a retry.
-                refreshed = True
-                await call.refresh_token(generation)
-                self.stats["token_refreshes"] = self.token.refresh_count
-                continue
-            retry_number += 1
-            await call.retry(error, retry_number)
+        with call.scope or _NO_SCOPE:
+            while True:
+                token, generation = self.token.cached() or await call.fetch_token()
+                admission = await call.admit()
+                outcome = await call.attempt(body, token, timeout, admission)
+                if not isinstance(outcome, GoDeployError):
+                    self.limits.refund()
+                    return structure_json(outcome.body, cast_to, url=full_url)
+                error = outcome
+                if self.closed:
+                    raise ClientClosedError("the client was closed during the call") from error
+                if (
+                    isinstance(error, AuthenticationError)
+                    and self.token.refreshable
+                    and not refreshed
+                ):
+                    # The token expired: one fresh token, one more try, not counted as a retry.
+                    refreshed = True
+                    await call.refresh_token(generation)
+                    self.stats["token_refreshes"] = self.token.refresh_count
+                    continue
+                retry_number += 1
+                await call.retry(error, retry_number)
 
     async def sleep(self, seconds: float) -> None:
         """Sleep, unless the client is closed meanwhile (then raise `ClientClosedError`)."""
@@ -251,7 +268,17 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 class _Call:
     """The state of one call across its attempts: where it goes, its deadline, what was sent."""
 
-    __slots__ = ("attempts", "core", "deadline", "method", "operation", "policy", "sent", "url")
+    __slots__ = (
+        "attempts",
+        "core",
+        "deadline",
+        "method",
+        "operation",
+        "policy",
+        "scope",
+        "sent",
+        "url",
+    )
 
     def __init__(
         self,
@@ -270,6 +297,7 @@ class _Call:
         # Whether any attempt so far may have reached the server.
         self.sent = False
         self.attempts = 0
+        self.scope: CallScope | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -325,6 +353,8 @@ class _Call:
                     "after the call's deadline; nothing was sent"
                 )
             if admission.wait > 0:
+                if self.scope is not None:
+                    self.scope.rate_limited(admission.wait)
                 try:
                     await self.core.sleep(admission.wait)
                 except BaseException:
@@ -356,7 +386,10 @@ class _Call:
         spread = min(_RESUME_SPREAD_CAP, paused / 4)
         if remaining is not None:
             spread = min(spread, remaining - paused)
-        await self.core.sleep(paused + random.uniform(0, spread))  # noqa: S311 - jitter
+        wait = paused + random.uniform(0, spread)  # noqa: S311 - jitter
+        if self.scope is not None:
+            self.scope.waited_for_pause(wait)
+        await self.core.sleep(wait)
 
     async def attempt(
         self, body: bytes | None, token: str, timeout: Timeout, admission: Admission
@@ -372,25 +405,35 @@ class _Call:
                 raise self.timed_out("the call's deadline passed")
             if attempt_timeout is None or remaining < attempt_timeout:
                 attempt_timeout = remaining
-        request = TransportRequest(
-            method=method,
-            url=url,
-            headers=core.headers(token, body is not None),
-            body=body,
-            timeout=attempt_timeout,
-            connect_timeout=timeout.connect,
-        )
-        core.stats["requests"] += 1
-        self.attempts += 1
-        debug = logger.isEnabledFor(logging.DEBUG)
-        started = asyncio.get_running_loop().time() if debug else 0.0
-        try:
-            response = await core.transport.send(request)
-        except APIConnectionError as error:
-            self.sent = self.sent or error.request_sent
-            if debug:
-                self._log_attempt(type(error).__name__, started)
-            return error
+        headers = core.headers(token, body is not None)
+        # The attempt's telemetry, if the call has any: its span, and the traceparent it adds.
+        instrumented = None if self.scope is None else self.scope.attempt()
+        with instrumented or _NO_SCOPE:
+            if instrumented is not None:
+                headers = {**headers, **instrumented.headers}
+            request = TransportRequest(
+                method=method,
+                url=url,
+                headers=headers,
+                body=body,
+                timeout=attempt_timeout,
+                connect_timeout=timeout.connect,
+            )
+            core.stats["requests"] += 1
+            self.attempts += 1
+            debug = logger.isEnabledFor(logging.DEBUG)
+            started = asyncio.get_running_loop().time() if debug else 0.0
+            try:
+                response = await core.transport.send(request)
+            except APIConnectionError as error:
+                self.sent = self.sent or error.request_sent
+                if debug:
+                    self._log_attempt(type(error).__name__, started)
+                if instrumented is not None:
+                    instrumented.failed(error)
+                return error
+            if instrumented is not None:
+                instrumented.answered(response.status)
         if debug:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:
@@ -414,6 +457,8 @@ class _Call:
                 extra={"operation": self.operation.id, "status": 429},
             )
         await self.core.limits.pause(error.retry_after)
+        if self.scope is not None:
+            self.scope.paused(error.retry_after)
 
     async def retry(self, error: GoDeployError, retry_number: int) -> None:
         """Sleep before retry number `retry_number`, or raise `error` if it is not retried."""
@@ -429,6 +474,9 @@ class _Call:
                 decision = decision.declined("the call's deadline comes first")
             elif not await self.core.limits.try_pay(decision.cost):
                 decision = decision.declined("client retry budget exhausted")
+                self._budget_exhausted(error)
+            else:
+                self.core.budget_exhausted = False
         log_decision(
             decision,
             self.policy,
@@ -440,7 +488,29 @@ class _Call:
         if not decision.retry:
             raise error
         self.core.stats["retries"] += 1
+        if self.scope is not None:
+            self.scope.retry(
+                error,
+                delay=decision.delay,
+                retry=retry_number,
+                max_retries=self.policy.max_retries,
+                budget_left=self.core.limits.budget()[0],
+            )
         await self.core.sleep(decision.delay)
+
+    def _budget_exhausted(self, error: GoDeployError) -> None:
+        """Warn, once per episode (until a retry is paid again), that failures go unretried."""
+        if self.core.budget_exhausted:
+            return
+        self.core.budget_exhausted = True
+        tokens, capacity = self.core.limits.budget()
+        logger.warning(
+            "retry budget exhausted (%g of %g tokens): failures are raised without retries "
+            "until successes refill it",
+            tokens,
+            capacity,
+            extra={"operation": self.operation.id, "reason": error_type(error)},
+        )
 
     def _log_attempt(self, outcome: int | str, started: float) -> None:
         """The DEBUG line of one attempt."""

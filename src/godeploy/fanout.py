@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from godeploy._exceptions import RequestValidationError
+from godeploy._telemetry import FanOutScope
 
 __all__ = ["FanOut"]
 
@@ -52,6 +53,8 @@ class FanOut(Generic[In, Out]):
             (wrap expected failures into results instead).
         concurrency: the most inputs in flight at once.
         ordered: yield results in input order instead of completion order.
+        scope: the telemetry of this fan-out (its span, opened when the run starts and closed
+            when it stops); `work` is expected to be wrapped by it already.
     """
 
     def __init__(
@@ -61,6 +64,7 @@ class FanOut(Generic[In, Out]):
         *,
         concurrency: int = 16,
         ordered: bool = False,
+        scope: FanOutScope | None = None,
     ) -> None:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise RequestValidationError(
@@ -73,6 +77,7 @@ class FanOut(Generic[In, Out]):
         # In order, a slow head-of-line input may hold finished results back; the buffer holds at
         # most this many, then no new input starts until the head finishes.
         self.reorder_window = 2 * concurrency
+        self._scope = scope
         self._run: _Run[In, Out] | None = None
 
     def __aiter__(self) -> AsyncIterator[Out]:
@@ -137,8 +142,8 @@ class _Results(Generic[Out]):
                 if not run.running and run.drained():
                     break
                 await run.alarm.wait()
-        except BaseException:
-            await run.aclose()
+        except BaseException as error:
+            await run.aclose(error)
             raise
         await run.aclose()
         raise StopAsyncIteration
@@ -176,6 +181,7 @@ class _Run(Generic[In, Out]):
         "reader",
         "room",
         "running",
+        "scope",
         "source",
         "started",
         "window",
@@ -188,6 +194,7 @@ class _Run(Generic[In, Out]):
         self.concurrency = fan_out.concurrency
         self.ordered = fan_out.ordered
         self.window = fan_out.reorder_window
+        self.scope = fan_out._scope
         # A plain iterable is read when a slot is free; an async one by a reader task that
         # reads ahead (at most `concurrency` inputs), so that a slow input, such as the order
         # pager fetching its next page, never leaves the slots idle meanwhile.
@@ -210,6 +217,8 @@ class _Run(Generic[In, Out]):
     def start(self) -> None:
         """Begin reading the inputs (on the first request for a result)."""
         self.started = True
+        if self.scope is not None:
+            self.scope.start()
         inputs = self.inputs
         if isinstance(inputs, AsyncIterable):
             self.reader = asyncio.ensure_future(self.read(aiter(inputs)))
@@ -293,15 +302,17 @@ class _Run(Generic[In, Out]):
             tasks.append(self.reader)
         return tasks
 
-    def stop(self) -> None:
+    def stop(self, error: BaseException | None = None) -> None:
         """Stop now, without waiting: cancel every task; idempotent.
 
         Every end of a run comes here first: the last result, an error, `aclose()`, and the
-        consumer's going away.
+        consumer's going away. `error` is what ended it, if anything did.
         """
         if self.closed:
             return
         self.closed = True
+        if self.scope is not None:
+            self.scope.end(error)
         self.completed.clear()
         self.finished.clear()
         for task in self.tasks():
@@ -313,9 +324,9 @@ class _Run(Generic[In, Out]):
             task.add_done_callback(_forget)
         self.alarm.ring()  # a consumer waiting for a result (aclose from another task) stops
 
-    async def aclose(self) -> None:
+    async def aclose(self, error: BaseException | None = None) -> None:
         """Cancel every task and wait until all have finished; idempotent."""
-        self.stop()
+        self.stop(error)
         tasks = self.tasks()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)

@@ -24,8 +24,9 @@ import typer
 from attrs import define
 from yarl import URL
 
-from godeploy import DEFAULT_BASE_URL, GoDeployClient, RequestValidationError
+from godeploy import DEFAULT_BASE_URL, GoDeployClient, Hooks, RequestValidationError
 from godeploy._config import check_base_url
+from godeploy.cli._trace import TraceLines
 
 __all__ = [
     "FAKE_SEED",
@@ -93,6 +94,16 @@ AllowInsecureHttp = Annotated[
     ),
 ]
 
+Trace = Annotated[
+    bool,
+    typer.Option(
+        "--trace",
+        envvar="GODEPLOY_TRACE",
+        help="Print one line per API call on stderr: status, time, attempts, retries, waits.",
+        rich_help_panel=_PANEL,
+    ),
+]
+
 # The options `with_connection` adds to a command (the keywords of `connection_settings`),
 # with their defaults, in the order its help lists them.
 _OPTIONS: dict[str, tuple[Any, object]] = {
@@ -101,6 +112,7 @@ _OPTIONS: dict[str, tuple[Any, object]] = {
     "base_url": (BaseUrl, None),
     "fake": (Fake, False),
     "allow_insecure_http": (AllowInsecureHttp, False),
+    "trace": (Trace, False),
 }
 # The click context that `with_connection` asks typer for, under a name no command uses.
 _CONTEXT = "connection_context"
@@ -116,6 +128,7 @@ class ConnectionSettings:
         base_url: the API's root (`--base-url`, `GODEPLOY_BASE_URL`), checked.
         allow_insecure_http: `--allow-insecure-http`.
         fake: `--fake`: an embedded fake server, whatever else is set.
+        trace: `--trace`: one line per API call on stderr.
     """
 
     token: str | None = None
@@ -123,6 +136,7 @@ class ConnectionSettings:
     base_url: URL = _DEFAULT_URL
     allow_insecure_http: bool = False
     fake: bool = False
+    trace: bool = False
 
 
 def connection_settings(
@@ -133,6 +147,7 @@ def connection_settings(
     base_url: str | None,
     fake: bool,
     allow_insecure_http: bool,
+    trace: bool = False,
 ) -> ConnectionSettings:
     """Check a command's connection options (an empty variable counts as unset).
 
@@ -141,7 +156,7 @@ def connection_settings(
         click.BadParameter: a base URL the SDK would refuse (exit 2).
     """
     if fake:
-        return ConnectionSettings(fake=True)
+        return ConnectionSettings(fake=True, trace=trace)
     missing = [
         f"{variable} ({flag})"
         for variable, flag, value in (
@@ -162,6 +177,7 @@ def connection_settings(
         business_unit_id=business_unit_id,
         base_url=_checked_base_url(base_url or DEFAULT_BASE_URL, allow_insecure_http),
         allow_insecure_http=allow_insecure_http,
+        trace=trace,
     )
 
 
@@ -232,8 +248,9 @@ async def open_client(
     Yields:
         An open client, closed (and the fake stopped) on exit.
     """
+    hooks = TraceLines(notice).hooks() if settings.trace else None
     if settings.fake:
-        async with _fake_client(notice) as client:
+        async with _fake_client(notice, hooks) as client:
             yield client
         return
     assert settings.token is not None  # connection_settings() made sure of it
@@ -242,12 +259,15 @@ async def open_client(
         settings.business_unit_id,
         base_url=settings.base_url,
         allow_insecure_http=settings.allow_insecure_http,
+        hooks=hooks,
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def _fake_client(notice: Callable[[str], None]) -> AsyncIterator[GoDeployClient]:
+async def _fake_client(
+    notice: Callable[[str], None], hooks: Hooks | None
+) -> AsyncIterator[GoDeployClient]:
     """A client on an in-process FakeGoDeploy that lives as long as the command."""
     # Imported here: the fake (and its server stack) is not needed against the real API.
     from godeploy.testing import FakeGoDeploy
@@ -257,5 +277,7 @@ async def _fake_client(notice: Callable[[str], None]) -> AsyncIterator[GoDeployC
             f"note: --fake: using an embedded fake server at {fake.url} "
             f"(seed {FAKE_SEED}, made-up data; it stops when the command ends)"
         )
-        async with GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url) as client:
+        async with GoDeployClient(
+            fake.token, fake.business_unit_id, base_url=fake.url, hooks=hooks
+        ) as client:
             yield client

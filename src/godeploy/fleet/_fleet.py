@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
+from godeploy._telemetry import trace_carrier
 from godeploy.fleet._limits import redact_url
 from godeploy.fleet._store import (
     CANCEL,
@@ -214,16 +215,18 @@ class Fleet:
             )
         total = chunks = enqueued = 0
         batch: list[int] = []
+        # The submitter's trace context rides along in each job: workers continue its trace.
+        trace = trace_carrier() or None
         try:
             async for order in _each(orders):
                 batch.append(_order_id(order))
                 total += 1
                 if len(batch) == chunk_size:
-                    enqueued += await self._enqueue(keys, chunks, batch)
+                    enqueued += await self._enqueue(keys, chunks, batch, trace)
                     chunks += 1
                     batch = []
             if batch:
-                enqueued += await self._enqueue(keys, chunks, batch)
+                enqueued += await self._enqueue(keys, chunks, batch, trace)
                 chunks += 1
         except Exception as error:
             error.add_note(
@@ -239,7 +242,9 @@ class Fleet:
         await redis.hset(keys.meta, mapping={"total": total, "chunks": chunks, "submitted": 1})
         return FleetRun(id=run_id, total=total, chunks=chunks, enqueued=enqueued)
 
-    async def _enqueue(self, keys: RunKeys, chunk: int, order_ids: list[int]) -> int:
+    async def _enqueue(
+        self, keys: RunKeys, chunk: int, order_ids: list[int], trace: dict[str, str] | None
+    ) -> int:
         """Enqueue one chunk unless it is finished or already queued; 1 if enqueued."""
         redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
         plan = await run_script(
@@ -257,6 +262,7 @@ class Fleet:
                 keys.run_id,
                 chunk,
                 order_ids,
+                **({} if trace is None else {"trace": trace}),
                 _job_id=job_id(keys, chunk),
                 _queue_name=self.queue_name,
             )

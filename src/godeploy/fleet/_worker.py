@@ -233,15 +233,35 @@ class FleetWorker:
             await self.shutdown()
 
     async def _run_chunk(
-        self, ctx: dict[str, Any], namespace: str, run_id: str, chunk: int, order_ids: list[int]
+        self,
+        ctx: dict[str, Any],
+        namespace: str,
+        run_id: str,
+        chunk: int,
+        order_ids: list[int],
+        trace: dict[str, str] | None = None,
     ) -> str:
-        """The job: fetch and record the orders of one chunk that are not recorded yet."""
+        """The job: fetch and record the orders of one chunk that are not recorded yet.
+
+        `trace` is the submitter's trace context: the chunk's calls continue its trace.
+        """
         redis: Any = ctx["redis"]  # arq's ArqRedis; redis-py's stubs: see run_script
         keys = RunKeys(namespace, run_id)
         started = time.monotonic()
+        telemetry = self.client._core.telemetry
+        traced = (
+            contextlib.nullcontext()
+            if telemetry is None
+            else telemetry.job(
+                "godeploy fleet_chunk",
+                trace,
+                {"godeploy.fleet.run": run_id, "godeploy.fleet.chunk": chunk},
+            )
+        )
         try:
             async with asyncio.timeout(self.job_timeout * 0.9):
-                outcome = await self._fetch_chunk(redis, keys, chunk, order_ids, started)
+                with traced:
+                    outcome = await self._fetch_chunk(redis, keys, chunk, order_ids, started)
         except TimeoutError:
             # Orders in flight are dropped unrecorded: the next run fetches them again.
             raise Retry(defer=0) from None

@@ -11,6 +11,7 @@ from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
+from godeploy._telemetry import Telemetry
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
@@ -135,4 +136,12 @@ class OrderItems(Resource):
                 return OrderItemsResult(order_id=order_id, error=error)
             return OrderItemsResult(order_id=order_id, items=items)
 
-        return FanOut(orders, fetch, concurrency=concurrency, ordered=ordered)
+        telemetry = self._core.telemetry
+        scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
+        work = fetch if scope is None else scope.wrap(fetch, failed=_failed)
+        return FanOut(orders, work, concurrency=concurrency, ordered=ordered, scope=scope)
+
+
+def _failed(result: OrderItemsResult) -> bool:
+    """Whether an order's items could not be fetched (for the fan-out's telemetry)."""
+    return result.error is not None

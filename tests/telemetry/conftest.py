@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.telemetry.otel_support import Recorder
+
+
+@pytest.fixture
+def otel() -> Iterator[Recorder]:
+    recorder = Recorder()
+    yield recorder
+    recorder.shutdown()
