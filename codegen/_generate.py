@@ -12,7 +12,8 @@ from typing import Any
 
 import yaml
 
-from codegen._common import ROOT, SPEC, format_module
+from codegen._common import ROOT, SPEC, format_module, load_module
+from codegen._decoders import DECODERS_OUTPUT, generate_decoders
 from codegen._operations import OPERATIONS_OUTPUT, generate_operations
 
 __all__ = ["HEADER", "generate_models", "main"]
@@ -132,9 +133,18 @@ def main(argv: list[str] | None = None) -> int:
         default=OPERATIONS_OUTPUT,
         help="the operations module to write",
     )
+    parser.add_argument(
+        "--decoders", type=Path, default=DECODERS_OUTPUT, help="the decoders module to write"
+    )
     args = parser.parse_args(argv)
     generate_models(args.spec, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
+    name = "_codegen_models"
+    try:
+        generate_decoders(load_module(args.output, name), args.decoders)
+    finally:
+        sys.modules.pop(name, None)
+    print(f"wrote {args.decoders}", file=sys.stderr)
     generate_operations(args.spec, args.operations)
     print(f"wrote {args.operations}", file=sys.stderr)
     return 0

@@ -270,3 +270,85 @@ def test_no_hand_written_class_repeats_a_generated_name() -> None:
         for name in class_names(path) & generated_names
     }
     assert not clashes
+
+
+# -- the decoders: generated from the models, golden like them -----------------------------------
+
+COMMITTED_DECODERS = ROOT / "src" / "godeploy" / "_generated" / "decoders.py"
+
+
+@pytest.fixture(scope="module")
+def decoders_text(
+    tmp_path_factory: pytest.TempPathFactory, first_run: tuple[str, ModuleType]
+) -> str:
+    return codegen.generate_decoders(
+        first_run[1], tmp_path_factory.mktemp("decoders") / "decoders.py"
+    )
+
+
+def test_committed_decoders_are_what_codegen_makes(decoders_text: str) -> None:
+    committed = COMMITTED_DECODERS.read_text(encoding="utf-8")
+    diff = "".join(
+        difflib.unified_diff(
+            committed.splitlines(keepends=True),
+            decoders_text.splitlines(keepends=True),
+            "src/godeploy/_generated/decoders.py (committed)",
+            "generated from the models",
+        )
+    )
+    assert not diff, "the committed decoders are stale: run `make codegen`\n" + diff
+
+
+def test_decoders_first_line_says_generated_and_how(decoders_text: str) -> None:
+    first_line = decoders_text.splitlines()[0]
+    assert first_line.startswith("# GENERATED")
+    assert "`make codegen`" in first_line
+    assert "do not edit" in first_line
+
+
+def test_decoders_use_no_exec_and_cover_every_model(
+    decoders_text: str, generated: ModuleType
+) -> None:
+    tree = ast.parse(decoders_text)
+    called = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not called & {"exec", "eval", "compile"}
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    models_with_attrs = {name for name, cl in model_classes(generated).items() if attrs.has(cl)}
+    assert {f"structure_{name}" for name in models_with_attrs} <= defined
+
+
+def test_a_new_property_is_decoded_by_the_new_decoders(
+    extended_run: tuple[str, ModuleType], tmp_path: Path
+) -> None:
+    """Decoders generated from the extended models read the new key (and only through them)."""
+    code = codegen.generate_decoders(extended_run[1], tmp_path / "decoders.py")
+    assert 'o.get("vatNumber")' in code
+    from cattrs import Converter
+
+    from godeploy._converter import configure_converter
+
+    namespace: dict[str, Any] = {}
+    source = code.replace(
+        "from godeploy._generated import models", "import _codegen_test_extended_run as models"
+    )
+    exec(compile(source, str(tmp_path / "decoders.py"), "exec"), namespace)
+    decoders = namespace["make_decoders"](configure_converter(Converter()).get_structure_hook)
+    order = {
+        "id": 1,
+        "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
+        "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
+        "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
+        "purchasingOrderReference": "423432432",
+        "orderStatus": "Cancelled",
+        "created": "2019-02-24T20:04:30.473Z",
+        "editable": False,
+        "cancellable": False,
+        "vatNumber": "GB123456789",
+    }
+    assert decoders[extended_run[1].Order](order).vat_number == "GB123456789"
+    with pytest.raises(TypeError):
+        decoders[extended_run[1].Order]({**order, "vatNumber": 5})
