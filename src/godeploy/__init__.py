@@ -10,7 +10,7 @@ async for order in client.orders.list():
 from godeploy._base_client import RateLimiter, TokenProvider
 from godeploy._client import GoDeployClient
 from godeploy._config import DEFAULT_BASE_URL, Timeout
-from godeploy._converter import configure_converter, converter
+from godeploy._converter import configure_converter, structure, unstructure
 from godeploy._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -48,6 +48,7 @@ from godeploy._generated.models import (
     Product,
     User,
 )
+from godeploy._json import dumps, loads
 from godeploy._retry import RetryBudget, RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
@@ -110,5 +111,8 @@ __all__ = [
     "User",
     "__version__",
     "configure_converter",
-    "converter",
+    "dumps",
+    "loads",
+    "structure",
+    "unstructure",
 ]

@@ -331,12 +331,14 @@ def test_a_new_property_is_decoded_by_the_new_decoders(
 
     from godeploy._converter import configure_converter
 
-    namespace: dict[str, Any] = {}
+    # The decoders module imports the committed models; this copy imports the extended ones.
     source = code.replace(
         "from godeploy._generated import models", "import _codegen_test_extended_run as models"
     )
-    exec(compile(source, str(tmp_path / "decoders.py"), "exec"), namespace)
-    decoders = namespace["make_decoders"](configure_converter(Converter()).get_structure_hook)
+    (tmp_path / "extended_decoders.py").write_text(source, encoding="utf-8")
+    module = load_module(tmp_path / "extended_decoders.py", "_codegen_test_extended_decoders")
+    del sys.modules["_codegen_test_extended_decoders"]
+    decoders = module.make_decoders(configure_converter(Converter()).get_structure_hook)
     order = {
         "id": 1,
         "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
