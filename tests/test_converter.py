@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
-from godeploy import models
-from godeploy import dumps
+from godeploy import dumps, models
 from godeploy._converter import decode_json, structure, structure_json, unstructure
 from godeploy._exceptions import ResponseValidationError
 from godeploy.models import (
@@ -618,9 +617,7 @@ def test_every_generated_model_has_a_decoder() -> None:
     from godeploy import _converter
 
     generated = {
-        value
-        for value in vars(models).values()
-        if isinstance(value, type) and attrs.has(value)
+        value for value in vars(models).values() if isinstance(value, type) and attrs.has(value)
     }
     assert set(_converter._DECODERS) == generated
 

@@ -18,7 +18,6 @@ validation names the place in the API's own key names (`$.items[3].orderStatus`)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -40,7 +39,7 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from godeploy._exceptions import ResponseValidationError
 from godeploy._generated.decoders import make_decoders
-from godeploy._json import datetime_text, json_name, loads, to_data
+from godeploy._json import datetime_text, dumps, json_name, loads, to_data
 
 __all__ = [
     "DATE_TIME_PATTERN",
@@ -357,7 +356,7 @@ _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 def _index_step(index: Any) -> str:
     """A path step for a list index (`[3]`) or an object key (`.name`, `["odd key"]`)."""
     if isinstance(index, str):
-        return f".{index}" if _PLAIN_KEY.match(index) else f"[{json.dumps(index)}]"
+        return f".{index}" if _PLAIN_KEY.match(index) else f"[{dumps(index)}]"
     return f"[{index}]"
 
 
