@@ -8,6 +8,7 @@ It drives datamodel-code-generator (pinned in pyproject.toml) with the templates
 module imports attrs instead. The output is deterministic: no timestamps, sorted models.
 """
 
+from codegen._common import load_module
 from codegen._decoders import DECODERS_HEADER, generate_decoders
 from codegen._generate import HEADER, generate_models, main
 from codegen._operations import OPERATIONS_HEADER, constant_name, generate_operations
@@ -20,5 +21,6 @@ __all__ = [
     "generate_decoders",
     "generate_models",
     "generate_operations",
+    "load_module",
     "main",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.util
 import sys
 import typing
 from collections.abc import Iterator
@@ -23,21 +22,40 @@ import yaml
 from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
+from codegen import load_module
 from godeploy._converter import structure, unstructure
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 PACKAGE = ROOT / "src" / "godeploy"
 
 
-def load_module(path: Path, name: str) -> ModuleType:
-    """Import a generated module from a file, registered so its annotations resolve."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def assert_golden(committed_path: Path, generated: str) -> None:
+    """Assert that a committed generated module is what codegen makes now, showing the diff."""
+    name = committed_path.relative_to(ROOT).as_posix()
+    diff = "".join(
+        difflib.unified_diff(
+            committed_path.read_text(encoding="utf-8").splitlines(keepends=True),
+            generated.splitlines(keepends=True),
+            f"{name} (committed)",
+            "generated now",
+        )
+    )
+    assert not diff, f"{name} is stale: run `make codegen`\n" + diff
+
+
+EXTENDED_ORDER = {
+    "id": 1,
+    "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
+    "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
+    "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
+    "purchasingOrderReference": "423432432",
+    "orderStatus": "Cancelled",
+    "created": "2019-02-24T20:04:30.473Z",
+    "editable": False,
+    "cancellable": False,
+    "vatNumber": "GB123456789",
+}
+"""An order of the extended spec (run 3), with the added property."""
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +104,7 @@ def model_classes(module: ModuleType) -> dict[str, type[Any]]:
 
 
 def test_committed_models_are_what_codegen_makes(first_run: tuple[str, ModuleType]) -> None:
-    committed = COMMITTED.read_text(encoding="utf-8")
-    diff = "".join(
-        difflib.unified_diff(
-            committed.splitlines(keepends=True),
-            first_run[0].splitlines(keepends=True),
-            "src/godeploy/_generated/models.py (committed)",
-            "generated from openapi/orders-v2.yaml",
-        )
-    )
-    assert not diff, "the committed models are stale: run `make codegen`\n" + diff
+    assert_golden(COMMITTED, first_run[0])
 
 
 def test_generation_is_deterministic(first_run: tuple[str, ModuleType], second_run: str) -> None:
@@ -144,18 +153,7 @@ def test_a_new_property_becomes_an_attribute(
 def test_the_converter_reads_and_writes_the_new_property(
     extended_run: tuple[str, ModuleType],
 ) -> None:
-    order = {
-        "id": 1,
-        "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
-        "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
-        "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
-        "purchasingOrderReference": "423432432",
-        "orderStatus": "Cancelled",
-        "created": "2019-02-24T20:04:30.473Z",
-        "editable": False,
-        "cancellable": False,
-        "vatNumber": "GB123456789",
-    }
+    order = EXTENDED_ORDER
     decoded = structure(order, extended_run[1].Order)
     assert decoded.vat_number == "GB123456789"
     assert unstructure(decoded)["vatNumber"] == "GB123456789"
@@ -287,20 +285,12 @@ def decoders_text(
 
 
 def test_committed_decoders_are_what_codegen_makes(decoders_text: str) -> None:
-    committed = COMMITTED_DECODERS.read_text(encoding="utf-8")
-    diff = "".join(
-        difflib.unified_diff(
-            committed.splitlines(keepends=True),
-            decoders_text.splitlines(keepends=True),
-            "src/godeploy/_generated/decoders.py (committed)",
-            "generated from the models",
-        )
-    )
-    assert not diff, "the committed decoders are stale: run `make codegen`\n" + diff
+    assert_golden(COMMITTED_DECODERS, decoders_text)
 
 
-def test_decoders_first_line_says_generated_and_how(decoders_text: str) -> None:
-    first_line = decoders_text.splitlines()[0]
+@pytest.mark.parametrize("name", ["models.py", "decoders.py", "operations.py"])
+def test_every_generated_module_says_so_on_its_first_line(name: str) -> None:
+    first_line = (COMMITTED.parent / name).read_text(encoding="utf-8").splitlines()[0]
     assert first_line.startswith("# GENERATED")
     assert "`make codegen`" in first_line
     assert "do not edit" in first_line
@@ -339,18 +329,7 @@ def test_a_new_property_is_decoded_by_the_new_decoders(
     module = load_module(tmp_path / "extended_decoders.py", "_codegen_test_extended_decoders")
     del sys.modules["_codegen_test_extended_decoders"]
     decoders = module.make_decoders(configure_converter(Converter()).get_structure_hook)
-    order = {
-        "id": 1,
-        "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
-        "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
-        "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
-        "purchasingOrderReference": "423432432",
-        "orderStatus": "Cancelled",
-        "created": "2019-02-24T20:04:30.473Z",
-        "editable": False,
-        "cancellable": False,
-        "vatNumber": "GB123456789",
-    }
+    order = EXTENDED_ORDER
     assert decoders[extended_run[1].Order](order).vat_number == "GB123456789"
     with pytest.raises(TypeError):
         decoders[extended_run[1].Order]({**order, "vatNumber": 5})

@@ -3,7 +3,6 @@ spec, and it names every operation of the spec, in spec order, under the names t
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +11,11 @@ from types import ModuleType
 import attrs
 import pytest
 import yaml
-from tests.codegen.test_codegen import load_module
+from tests.codegen.test_codegen import assert_golden
 from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
+from codegen import load_module
 from godeploy._generated import operations
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "operations.py"
@@ -61,23 +61,7 @@ def extended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 def test_committed_operations_are_what_codegen_makes(generated_text: str) -> None:
-    committed = COMMITTED.read_text(encoding="utf-8")
-    diff = "".join(
-        difflib.unified_diff(
-            committed.splitlines(keepends=True),
-            generated_text.splitlines(keepends=True),
-            "src/godeploy/_generated/operations.py (committed)",
-            "generated from openapi/orders-v2.yaml",
-        )
-    )
-    assert not diff, "the committed operations are stale: run `make codegen`\n" + diff
-
-
-def test_first_line_says_generated_and_how(generated_text: str) -> None:
-    first_line = generated_text.splitlines()[0]
-    assert first_line.startswith("# GENERATED")
-    assert "`make codegen`" in first_line
-    assert "do not edit" in first_line
+    assert_golden(COMMITTED, generated_text)
 
 
 def test_generation_is_deterministic(generated_text: str, tmp_path: Path) -> None:
