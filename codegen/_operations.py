@@ -62,15 +62,18 @@ def render_operations(operations: list[tuple[str, str, str, str]]) -> str:
     lines = [
         OPERATIONS_HEADER,
         "from __future__ import annotations\n",
+        "from typing import Final\n",
         "from attrs import define\n",
         f"__all__ = {exported!r}\n",
         _CLASS,
     ]
     for name, (operation_id, method, path, summary) in zip(names, operations, strict=True):
-        lines.append(f"{name} = Operation(id={operation_id!r}, method={method!r}, path={path!r})")
+        lines.append(
+            f"{name}: Final = Operation(id={operation_id!r}, method={method!r}, path={path!r})"
+        )
         if summary:
             lines.append(f'"""{summary.rstrip(".")}."""')
-    lines.append("\nOPERATIONS: tuple[Operation, ...] = (" + ", ".join(names) + ",)")
+    lines.append("\nOPERATIONS: Final[tuple[Operation, ...]] = (" + ", ".join(names) + ",)")
     lines.append('"""Every operation, in the order of the spec."""')
     return "\n".join(lines) + "\n"
 

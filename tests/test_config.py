@@ -2,8 +2,9 @@
 
 import pytest
 
-from godeploy import GoDeployClient, RateLimiter, RequestValidationError, Timeout
+from godeploy import GoDeployClient, RequestValidationError, Timeout
 from godeploy._config import check_base_url
+from godeploy._pacing import RateLimiter
 
 UNIT = "0bb7a818-cecb-4c5a-9822-22e62f85589a"
 
@@ -69,7 +70,7 @@ def test_timeouts_must_be_positive():
 def test_rate_limiter_books_slots_within_the_burst():
     now = [100.0]
     limiter = RateLimiter(10, burst=5, clock=lambda: now[0])
-    waits = [limiter.reserve() for _ in range(8)]
+    waits = [limiter.reserve()[0] for _ in range(8)]
     assert waits[:5] == [0.0] * 5
     assert waits[5:] == pytest.approx([0.1, 0.2, 0.3])
 
@@ -79,6 +80,6 @@ def test_session_and_transport_are_exclusive():
 
     from godeploy import AiohttpTransport
 
-    with pytest.raises(ValueError):
+    with pytest.raises(RequestValidationError):
         GoDeployClient("t", UNIT, session=object(), transport=AiohttpTransport())  # type: ignore[arg-type]
     assert aiohttp  # the session type is aiohttp's

@@ -16,12 +16,13 @@ from godeploy import (
     RetryPolicy,
     ServiceUnavailableError,
 )
+from godeploy._exceptions import parse_retry_after
 from godeploy._retry import (
     RETRY_COST,
     TIMEOUT_RETRY_COST,
     backoff_delay,
     decide_retry,
-    parse_retry_after,
+    log_decision,
 )
 
 URL = "https://lms.godeploy.it/api/v2/orders"
@@ -36,8 +37,6 @@ def decide(error, *, retry_number=1, idempotent=True, policy=None, budget=lambda
         policy or RetryPolicy(),
         error,
         retry_number=retry_number,
-        method="GET",
-        path="/api/v2/orders",
         idempotent=idempotent,
         budget_available=budget,
         rand=lambda: 1.0,
@@ -116,8 +115,10 @@ def test_parse_retry_after_reads_seconds_and_http_dates():
 
 def test_decision_is_logged(caplog):
     caplog.set_level(logging.DEBUG, logger="godeploy")
-    decide(status_error(ServiceUnavailableError, 503))
-    decide(status_error(BadRequestError, 400))
+    policy = RetryPolicy()
+    for error in (status_error(ServiceUnavailableError, 503), status_error(BadRequestError, 400)):
+        decision = decide(error, policy=policy)
+        log_decision(decision, policy, retry_number=1, method="GET", path="/api/v2/orders")
     levels = [(record.levelno, record.getMessage()) for record in caplog.records]
     assert levels[0][0] == logging.INFO and "retrying GET /api/v2/orders" in levels[0][1]
     assert levels[1][0] == logging.DEBUG and "not retrying" in levels[1][1]

@@ -7,7 +7,7 @@ async for order in client.orders.list():
 ...
 """
 
-from godeploy._base_client import RateLimiter, TokenProvider
+from godeploy._auth import TokenProvider
 from godeploy._client import GoDeployClient
 from godeploy._config import DEFAULT_BASE_URL, Timeout
 from godeploy._converter import configure_converter, structure, unstructure
@@ -49,7 +49,8 @@ from godeploy._generated.models import (
     User,
 )
 from godeploy._json import dumps, loads
-from godeploy._retry import RetryBudget, RetryPolicy
+from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
+from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
     AsyncTransport,
@@ -64,6 +65,7 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Admission",
     "AiohttpTransport",
     "AsyncPager",
     "AsyncTransport",
@@ -80,7 +82,9 @@ __all__ = [
     "GoDeployError",
     "GoneError",
     "InternalServerError",
+    "Limits",
     "Links",
+    "LocalLimits",
     "MethodNotAllowedError",
     "NotAcceptableError",
     "NotFoundError",
@@ -98,7 +102,6 @@ __all__ = [
     "ProblemDetails",
     "Product",
     "RateLimitError",
-    "RateLimiter",
     "RequestValidationError",
     "ResponseValidationError",
     "RetryBudget",

@@ -7,18 +7,22 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-import attrs
 from yarl import URL
 
-from godeploy._base_client import ClientCore, RateLimiter, TokenProvider, TokenSource
+from godeploy._auth import TokenProvider, TokenSource
 from godeploy._config import (
     DEFAULT_BASE_URL,
     Timeout,
     check_base_url,
     check_business_unit_id,
+    check_option,
     coerce_timeout,
+    integer_at_least,
 )
-from godeploy._retry import RetryBudget, RetryPolicy
+from godeploy._core import ClientCore
+from godeploy._exceptions import RequestValidationError
+from godeploy._pacing import Limits, LocalLimits, RetryBudget
+from godeploy._retry import RetryPolicy, with_max_retries
 from godeploy._transport import AiohttpTransport, AsyncTransport
 from godeploy._version import __version__
 from godeploy.resources import FeatureSets, OrderItems, Orders, Products
@@ -49,8 +53,11 @@ class GoDeployClient:
         timeout: seconds, or a `Timeout` (connect, each attempt, whole call).
         max_retries: retries of a failed GET (connection errors, 408, 429, 5xx).
         retry_policy: the whole retry policy (`max_retries` overrides its count).
-        retry_budget: the client-wide token bucket that pays for retries.
+        retry_budget: the client-wide token bucket that pays for retries (local limits).
         max_requests_per_second: a client-wide rate limit (a token bucket) when set.
+        limits: the pacing (rate limit, 429 pause, retry budget) to use instead of this
+            client's own: a `LocalLimits` shared by several clients, or a
+            `godeploy.fleet.FleetLimits` shared by a fleet. The client does not close it.
         allow_insecure_http: allow `http://` to a host that is not loopback.
 
     Raises:
@@ -71,17 +78,30 @@ class GoDeployClient:
         retry_policy: RetryPolicy | None = None,
         retry_budget: RetryBudget | None = None,
         max_requests_per_second: float | None = None,
+        limits: Limits | None = None,
         allow_insecure_http: bool = False,
     ) -> None:
         if session is not None and transport is not None:
-            raise ValueError("pass session= or transport=, not both")
-        policy = retry_policy or RetryPolicy()
+            raise RequestValidationError("pass session= or transport=, not both")
+        if limits is not None and (retry_budget is not None or max_requests_per_second is not None):
+            raise RequestValidationError(
+                "pass limits=, or retry_budget=/max_requests_per_second=, not both"
+            )
+        if limits is not None and not isinstance(limits, Limits):
+            raise RequestValidationError(f"limits must be a Limits, got {type(limits).__name__}")
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise RequestValidationError("retry_policy must be a RetryPolicy")
         if max_retries is not None:
-            policy = attrs.evolve(policy, max_retries=max_retries)
+            check_option("max_retries", max_retries, integer_at_least(0))
+        check_option("max_connections", max_connections, integer_at_least(1))
+        policy = with_max_retries(retry_policy or RetryPolicy(), max_retries)
         unit = None if business_unit_id is None else check_business_unit_id(business_unit_id)
         url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
         tokens = TokenSource(token)
-        limiter = None if max_requests_per_second is None else RateLimiter(max_requests_per_second)
+        if limits is None:
+            limits = LocalLimits(
+                max_requests_per_second=max_requests_per_second, retry_budget=retry_budget
+            )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(
             session=session, max_connections=max_connections
@@ -93,8 +113,7 @@ class GoDeployClient:
             business_unit_id=unit,
             timeout=coerce_timeout(timeout, Timeout()),
             retry_policy=policy,
-            retry_budget=retry_budget or RetryBudget(),
-            rate_limiter=limiter,
+            limits=limits,
             user_agent=f"godeploy-python/{__version__}",
         )
         self.products = Products(self._core)
@@ -118,6 +137,11 @@ class GoDeployClient:
         return self._transport
 
     @property
+    def limits(self) -> Limits:
+        """The pacing in use: rate limit, 429 pause and retry budget."""
+        return self._core.limits
+
+    @property
     def is_closed(self) -> bool:
         """Whether `aclose()` was called."""
         return self._core.closed
@@ -131,7 +155,8 @@ class GoDeployClient:
         """Close the client and what it owns (not a session or transport passed in); idempotent."""
         if self._core.closed:
             return
-        self._core.closed = True
+        # Calls asleep in a backoff, a pause or the rate limit wake with ClientClosedError.
+        self._core.close()
         if self._owns_transport:
             await self._transport.aclose()
 

@@ -1,11 +1,19 @@
-"""Client configuration values: timeouts, the default base URL, and the checks on them."""
+"""Client configuration values: timeouts, the default base URL, and the checks on them.
+
+Every option is checked one way: the attrs validators below (`positive`, `non_negative`,
+`integer_at_least`), on the fields of the option classes and, through `check_option`, on the
+client's own keyword options. A bad option raises `RequestValidationError` naming it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
 from uuid import UUID
 
-from attrs import define
+from attrs import define, field
 from yarl import URL
 
 from godeploy._exceptions import RequestValidationError
@@ -15,11 +23,75 @@ __all__ = [
     "Timeout",
     "check_base_url",
     "check_business_unit_id",
+    "check_option",
     "check_uuid",
     "coerce_timeout",
+    "integer_at_least",
+    "non_negative",
+    "positive",
+    "positive_or_none",
 ]
 
 DEFAULT_BASE_URL = "https://lms.godeploy.it/"
+
+
+class _Named(Protocol):
+    """What a validator reads of the attribute it checks: its name."""
+
+    @property
+    def name(self) -> str: ...
+
+
+class _Option(NamedTuple):
+    """A keyword option, named as an attrs attribute is."""
+
+    name: str
+
+
+Validator = Callable[[Any, _Named, Any], None]
+
+
+def _is_number(value: object) -> bool:
+    """A real, finite number (bool is not one, in an option as in JSON)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _refuse(name: str, expected: str, value: object) -> None:
+    raise RequestValidationError(f"{name} must be {expected}, got {value!r}", {name: [expected]})
+
+
+def positive(_: object, attribute: _Named, value: Any) -> None:
+    """A number > 0."""
+    if not (_is_number(value) and value > 0):
+        _refuse(attribute.name, "a number > 0", value)
+
+
+def positive_or_none(instance: object, attribute: _Named, value: Any) -> None:
+    """None (no limit), or a number > 0."""
+    if value is not None:
+        positive(instance, attribute, value)
+
+
+def non_negative(_: object, attribute: _Named, value: Any) -> None:
+    """A number >= 0."""
+    if not (_is_number(value) and value >= 0):
+        _refuse(attribute.name, "a number >= 0", value)
+
+
+def integer_at_least(lowest: int) -> Validator:
+    """An integer >= `lowest`."""
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+            _refuse(attribute.name, f"an integer >= {lowest}", value)
+
+    return validate
+
+
+def check_option(name: str, value: Any, validator: Validator) -> Any:
+    """Check a keyword option with one of the validators above; return it."""
+    validator(None, _Option(name), value)
+    return value
 
 
 @define(frozen=True, kw_only=True)
@@ -32,15 +104,9 @@ class Timeout:
         total: for the whole call, retries and their waits included.
     """
 
-    connect: float | None = 10.0
-    attempt: float | None = 30.0
-    total: float | None = 120.0
-
-    def __attrs_post_init__(self) -> None:
-        for name in ("connect", "attempt", "total"):
-            value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise RequestValidationError(f"timeout {name} must be > 0 seconds, got {value!r}")
+    connect: float | None = field(default=10.0, validator=positive_or_none)
+    attempt: float | None = field(default=30.0, validator=positive_or_none)
+    total: float | None = field(default=120.0, validator=positive_or_none)
 
 
 def coerce_timeout(value: float | Timeout | None, default: Timeout) -> Timeout:
@@ -51,6 +117,7 @@ def coerce_timeout(value: float | Timeout | None, default: Timeout) -> Timeout:
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise RequestValidationError(f"timeout must be seconds or a Timeout, got {value!r}")
+    check_option("timeout", value, positive)
     return Timeout(connect=min(default.connect or value, value), attempt=value, total=value)
 
 

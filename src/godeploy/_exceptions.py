@@ -21,15 +21,23 @@
             └── ServiceUnavailableError   503
 
 No message, repr or attribute of these errors carries the bearer token: URLs are kept without
-credentials and request headers are never stored.
+credentials and request headers are never stored (an `APIStatusError` keeps the *response*
+headers, read-only). `error_from_response` turns an error answer into its typed error; it
+parses the problem-details body, here beside the tree it builds.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from godeploy._json import loads
 
 __all__ = [
     "APIConnectionError",
@@ -51,6 +59,8 @@ __all__ = [
     "RequestValidationError",
     "ResponseValidationError",
     "ServiceUnavailableError",
+    "error_from_response",
+    "parse_retry_after",
     "status_error_class",
 ]
 
@@ -141,6 +151,7 @@ class APIStatusError(GoDeployError):
         body: the parsed problem details (a dict) when the body was JSON, else its text.
         request_id: the server's request or trace id, when a response header carried one.
         retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
+        headers: the response headers, read-only (rate-limit headers, for instance).
     """
 
     def __init__(
@@ -153,6 +164,7 @@ class APIStatusError(GoDeployError):
         body: Any = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -161,6 +173,7 @@ class APIStatusError(GoDeployError):
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
+        self.headers: Mapping[str, str] = _NO_HEADERS if headers is None else _read_only(headers)
 
     @property
     def problem(self) -> Mapping[str, Any]:
@@ -232,6 +245,85 @@ def status_error_class(status: int) -> type[APIStatusError]:
     if status >= 500:
         return InternalServerError
     return APIStatusError
+
+
+_NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-trace-id")
+_MAX_ERROR_TEXT = 2000
+
+
+def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
+    """Headers that cannot be changed, looked up case-insensitively (aiohttp's already are)."""
+    if isinstance(headers, CIMultiDictProxy):
+        return headers
+    return CIMultiDictProxy(CIMultiDict(headers))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Read `Retry-After` as seconds (`"3"`) or as an HTTP date; None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        seconds = float(when.timestamp()) - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+def _problem(body_bytes: bytes, content_type: str) -> Any:
+    """An error body: the problem-details object when it is JSON, else its text (cut short)."""
+    body: Any = body_bytes.decode("utf-8", errors="replace")
+    if "json" in content_type:
+        # RecursionError: a body nested deeper than the decoder goes is kept as text.
+        with contextlib.suppress(ValueError, RecursionError):
+            body = loads(body)
+    if isinstance(body, str) and len(body) > _MAX_ERROR_TEXT:
+        body = body[:_MAX_ERROR_TEXT] + "…"
+    return body
+
+
+def _detail(body: Any) -> str:
+    """What a problem-details body says went wrong, and which fields."""
+    if not isinstance(body, dict):
+        return ""
+    detail = str(body.get("detail") or body.get("title") or "")
+    if isinstance(body.get("errors"), dict):
+        fields = ", ".join(sorted(str(key) for key in body["errors"]))
+        detail = f"{detail} ({fields})" if detail else fields
+    return detail
+
+
+def error_from_response(
+    method: str, url: URL, status: int, headers: Mapping[str, str], body: bytes
+) -> APIStatusError:
+    """Build the typed error of an error response."""
+    problem = _problem(body, headers.get("Content-Type", ""))
+    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+    if request_id is None and isinstance(problem, dict) and isinstance(problem.get("traceId"), str):
+        request_id = problem["traceId"]
+    message = f"{method} {url.path} answered {status}"
+    detail = _detail(problem)
+    if detail:
+        message += f": {detail}"
+    return status_error_class(status)(
+        message,
+        status=status,
+        method=method,
+        url=url,
+        body=problem,
+        request_id=request_id,
+        retry_after=parse_retry_after(headers.get("Retry-After")),
+        headers=headers,
+    )
 
 
 def _safe_url(url: URL | str) -> URL:

@@ -1,23 +1,22 @@
-"""Retry decisions and backoff, as pure functions, plus the client-wide retry budget.
+"""Retry decisions and backoff, as pure functions.
 
 `decide_retry` looks at one failed attempt and says whether to try again and after how long; it
-logs its decision on the `godeploy` logger (INFO when it retries, DEBUG when it gives up) and
-changes nothing. The `RetryBudget` is the only state: a token bucket shared by every call of a
-client, in the manner of the AWS SDKs' standard retry mode, so that an API that is down gets a
-few retries, not a storm of them.
+changes nothing. `log_decision` writes the decision the core finally takes (after the retry
+budget and the call's deadline had their say) on the `godeploy` logger: INFO when it retries,
+DEBUG when it gives up. The budget itself is pacing state and lives in `_pacing`.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 from collections.abc import Callable
-from email.utils import parsedate_to_datetime
 from typing import Final
 
+import attrs
 from attrs import define, field
 
+from godeploy._config import integer_at_least, non_negative
 from godeploy._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -29,12 +28,12 @@ __all__ = [
     "RETRYABLE_STATUSES",
     "RETRY_COST",
     "TIMEOUT_RETRY_COST",
-    "RetryBudget",
     "RetryDecision",
     "RetryPolicy",
     "backoff_delay",
     "decide_retry",
-    "parse_retry_after",
+    "log_decision",
+    "with_max_retries",
 ]
 
 logger = logging.getLogger("godeploy")
@@ -56,17 +55,11 @@ class RetryPolicy:
         retryable_statuses: the statuses worth another attempt.
     """
 
-    max_retries: int = 3
-    backoff_base: float = 0.5
-    backoff_cap: float = 8.0
-    retry_after_cap: float = 60.0
-    retryable_statuses: frozenset[int] = RETRYABLE_STATUSES
-
-    def __attrs_post_init__(self) -> None:
-        if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
-        if self.backoff_base < 0 or self.backoff_cap < 0 or self.retry_after_cap < 0:
-            raise ValueError("backoff and Retry-After limits must be >= 0")
+    max_retries: int = field(default=3, validator=integer_at_least(0))
+    backoff_base: float = field(default=0.5, validator=non_negative)
+    backoff_cap: float = field(default=8.0, validator=non_negative)
+    retry_after_cap: float = field(default=60.0, validator=non_negative)
+    retryable_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES, converter=frozenset)
 
 
 @define(frozen=True, kw_only=True)
@@ -85,6 +78,10 @@ class RetryDecision:
     reason: str = ""
     cost: int = 0
 
+    def declined(self, why: str) -> RetryDecision:
+        """The same failure, not retried after all (`why` joins the reason)."""
+        return RetryDecision(retry=False, reason=f"{self.reason}; {why}")
+
 
 def backoff_delay(
     policy: RetryPolicy, retry_number: int, rand: Callable[[], float] = random.random
@@ -94,33 +91,11 @@ def backoff_delay(
     return ceiling * rand()
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Read `Retry-After` as seconds (`"3"`) or as an HTTP date; None when absent or unreadable."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        seconds = float(when.timestamp()) - (time.time() if now is None else now)
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
 def decide_retry(
     policy: RetryPolicy,
     error: GoDeployError,
     *,
     retry_number: int,
-    method: str,
-    path: str,
     idempotent: bool,
     budget_available: Callable[[int], bool] = lambda cost: True,
     rand: Callable[[], float] = random.random,
@@ -131,49 +106,14 @@ def decide_retry(
         policy: the retry policy.
         error: what the attempt raised.
         retry_number: 1 for the first retry, 2 for the second, ...
-        method: the request method, for the log line.
-        path: the request path, for the log line.
         idempotent: whether repeating the request is safe. A request that is not (creating an
             order) is retried only when it provably never reached the server.
         budget_available: says whether the client-wide budget can pay a retry's cost.
         rand: the jitter source, in [0, 1).
 
     Returns:
-        The decision; it has been logged.
+        The decision (not logged: the core logs the one it takes, with `log_decision`).
     """
-    decision = _decide(
-        policy,
-        error,
-        retry_number=retry_number,
-        idempotent=idempotent,
-        budget_available=budget_available,
-        rand=rand,
-    )
-    if decision.retry:
-        logger.info(
-            "retrying %s %s in %.2fs (retry %d of %d): %s",
-            method,
-            path,
-            decision.delay,
-            retry_number,
-            policy.max_retries,
-            decision.reason,
-        )
-    else:
-        logger.debug("not retrying %s %s: %s", method, path, decision.reason)
-    return decision
-
-
-def _decide(
-    policy: RetryPolicy,
-    error: GoDeployError,
-    *,
-    retry_number: int,
-    idempotent: bool,
-    budget_available: Callable[[int], bool],
-    rand: Callable[[], float],
-) -> RetryDecision:
-    """The decision of `decide_retry`, without the logging."""
     reason = _describe(error)
     if retry_number > policy.max_retries:
         return RetryDecision(retry=False, reason=f"{reason}; no retries left")
@@ -211,33 +151,32 @@ def _describe(error: GoDeployError) -> str:
     return type(error).__name__
 
 
-@define(kw_only=True)
-class RetryBudget:
-    """A client-wide token bucket that pays for retries (the AWS SDKs' standard retry mode).
+def log_decision(
+    decision: RetryDecision,
+    policy: RetryPolicy,
+    *,
+    retry_number: int,
+    method: str,
+    path: str,
+    operation: str = "",
+) -> None:
+    """Log the decision taken after a failed attempt: INFO for a retry, DEBUG otherwise."""
+    extra = {"operation": operation, "attempt": retry_number, "reason": decision.reason}
+    if decision.retry:
+        logger.info(
+            "retrying %s %s in %.2fs (retry %d of %d): %s",
+            method,
+            path,
+            decision.delay,
+            retry_number,
+            policy.max_retries,
+            decision.reason,
+            extra=extra,
+        )
+    else:
+        logger.debug("not retrying %s %s: %s", method, path, decision.reason, extra=extra)
 
-    A retry takes `RETRY_COST` tokens (`TIMEOUT_RETRY_COST` after a timeout); a successful
-    request gives one back. When the bucket cannot pay, failures are raised at once instead of
-    retried.
 
-    Attributes:
-        capacity: the most tokens the bucket holds.
-        tokens: the tokens it holds now.
-    """
-
-    capacity: int = 500
-    tokens: float = field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.tokens = float(self.capacity)
-
-    def can_pay(self, cost: int) -> bool:
-        """Whether a retry of this cost can be paid now."""
-        return self.tokens >= cost
-
-    def pay(self, cost: int) -> None:
-        """Take the cost of a retry."""
-        self.tokens = max(0.0, self.tokens - cost)
-
-    def refund(self, amount: float = 1.0) -> None:
-        """Give tokens back after a success."""
-        self.tokens = min(float(self.capacity), self.tokens + amount)
+def with_max_retries(policy: RetryPolicy, max_retries: int | None) -> RetryPolicy:
+    """The policy with another retry count (the per-call and client `max_retries=`)."""
+    return policy if max_retries is None else attrs.evolve(policy, max_retries=max_retries)

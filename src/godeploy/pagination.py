@@ -15,9 +15,10 @@ from typing import Any, Generic, Protocol, TypeVar
 from attrs import define
 from yarl import URL
 
-from godeploy._base_client import CallOptions, ClientCore
+from godeploy._core import CallOptions, ClientCore
 from godeploy._exceptions import PaginationError, RequestValidationError
 from godeploy._generated.models import Links, PageInfo
+from godeploy._generated.operations import Operation
 
 __all__ = ["AsyncPager", "Page"]
 
@@ -69,6 +70,7 @@ class AsyncPager(Generic[T]):
     def __init__(
         self,
         core: ClientCore,
+        operation: Operation,
         url: URL,
         page_type: type[_PageModel[T]],
         options: CallOptions,
@@ -81,6 +83,7 @@ class AsyncPager(Generic[T]):
         _check_positive("start_page", start_page)
         _check_positive("max_items", max_items, allow_none=True, allow_zero=True)
         self._core = core
+        self._operation = operation
         self._url = url
         self._page_type = page_type
         self._options = options
@@ -153,7 +156,7 @@ class _Walk(Generic[T]):
         if self._last is not None:
             self._url, self._query, self._expected = pager._next(self._url, self._query, self._last)
         model = await pager._core.request(
-            "GET", self._url, pager._page_type, pager._options, query=self._query
+            pager._operation, self._url, pager._page_type, pager._options, query=self._query
         )
         page = Page(
             items=list(model.items),

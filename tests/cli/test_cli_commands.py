@@ -158,3 +158,21 @@ async def test_fan_out_table(godeploy, fake_godeploy: FakeGoDeploy):
     assert result.exit_code == 0, result.stderr
     assert "Order items (" in result.stdout
     assert fake_godeploy.order_items(order_id)[0]["description"][:20] in result.stdout
+
+
+async def test_api_text_is_printed_as_it_is_not_as_rich_markup(
+    godeploy, godeploy_client: GoDeployClient, fake_godeploy: FakeGoDeploy
+):
+    product = fake_godeploy.products()[0]
+    feature_set = fake_godeploy.feature_sets(product["id"])[0]
+    reference = "[bold]PO-7[/bold] :x:"
+    order = await godeploy_client.orders.create(
+        purchase_order_reference=reference,
+        email_keys=False,
+        order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
+    )
+
+    table = await godeploy("orders", "get", str(order.id))
+
+    assert table.exit_code == 0, table.stderr
+    assert reference in table.stdout

@@ -15,6 +15,7 @@ from godeploy.testing import FakeGoDeploy
 
 API_FAILED = 1
 INPUT_REFUSED = 2
+FILE_REFUSED = "error: Invalid value for '--file'"
 
 
 def _unused_port() -> int:
@@ -111,11 +112,11 @@ async def test_unreachable_api_is_one_line_and_exit_1(run_godeploy, fake_godeplo
         ),
         pytest.param(
             {"purchaseOrderReference": "PO-1", "emailKeys": False, "orderItems": [{"qty": 1}]},
-            ["error: invalid order file", "orderItems[0]: unknown keys ['qty']"],
+            [FILE_REFUSED, "orderItems[0]: unknown keys ['qty']"],
             id="unknown-key",
         ),
-        pytest.param("{not json", ["error: invalid order file", "not JSON"], id="not-json"),
-        pytest.param([1, 2], ["error: invalid order file", "expected a JSON object"], id="array"),
+        pytest.param("{not json", [FILE_REFUSED, "order.json is not JSON"], id="not-json"),
+        pytest.param([1, 2], [FILE_REFUSED, "order.json is not a JSON object"], id="array"),
     ],
 )
 async def test_invalid_order_file_is_refused_with_exit_2(
@@ -139,7 +140,8 @@ async def test_missing_order_file_exit_2(godeploy, tmp_path: Path):
     result = await godeploy("orders", "create", "--file", str(tmp_path / "absent.json"))
 
     assert result.exit_code == INPUT_REFUSED
-    assert result.stderr.startswith("error: cannot read order file")
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"{FILE_REFUSED}: cannot read {tmp_path / 'absent.json'}: ")
 
 
 async def test_fan_out_with_an_unknown_order_goes_on_and_exits_1(
@@ -163,10 +165,33 @@ async def test_usage_errors_exit_2(godeploy, run_godeploy, fake_godeploy: FakeGo
     bad_uuid = await godeploy("products", "get", "not-a-uuid")
 
     assert neither.exit_code == INPUT_REFUSED
-    assert neither.error_lines == ["error: give either ORDER_ID... or --all"]
+    assert neither.error_lines == [
+        "error: give either ORDER_ID... or --all (see 'godeploy order-items fan-out --help')"
+    ]
     assert half_configured.exit_code == INPUT_REFUSED
-    assert half_configured.error_lines[0].startswith("error: missing --business-unit-id")
+    assert half_configured.error_lines[0].startswith("error: missing GODEPLOY_BUSINESS_UNIT_ID")
     assert bad_uuid.exit_code == INPUT_REFUSED
     assert bad_uuid.error_lines == [
         "error: invalid input: productId must be a UUID, got 'not-a-uuid'"
     ]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("orders", "get", "abc"), "error: Invalid value for 'order_id'", id="not-int"),
+        pytest.param(("orders", "get", "0"), "error: Invalid value for 'order_id'", id="below-min"),
+        pytest.param(("orders", "list", "--nope"), "error: No such option: --nope", id="option"),
+        pytest.param(("orders", "create"), "error: Missing option '--file'", id="missing"),
+    ],
+)
+async def test_click_usage_errors_are_one_line_and_exit_2(
+    godeploy, args: tuple[str, ...], expected: str
+):
+    result = await godeploy(*args)
+
+    assert result.exit_code == INPUT_REFUSED
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(expected), line
+    assert line.endswith(f"(see 'godeploy {args[0]} {args[1]} --help')")

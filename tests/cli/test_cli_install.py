@@ -1,4 +1,4 @@
-"""How `godeploy` is installed and started: the optional extra, the embedded fake, the server."""
+"""How `godeploy` is installed and started: the optional extra, `python -m`, the fake server."""
 
 from __future__ import annotations
 
@@ -56,29 +56,6 @@ async def test_python_dash_m_runs_the_same_command():
 
     assert code == 0, stderr
     assert re.fullmatch(r"godeploy \d+\.\d+\.\d+\S*\n", stdout)
-
-
-async def test_without_connection_options_it_runs_on_an_embedded_fake(
-    run_godeploy, cli_environment
-):
-    result = await run_godeploy("orders", "list", "--limit", "2", "--json")
-
-    assert result.exit_code == 0, result.stderr
-    assert len(result.json_lines()) == 2
-    (note,) = result.stderr.splitlines()
-    assert note.startswith("note: no connection options set: using an embedded fake server")
-
-    forced = await run_godeploy(
-        "products",
-        "list",
-        "--limit",
-        "1",
-        "--fake",
-        env=cli_environment(GODEPLOY_BASE_URL="https://nowhere.invalid/"),
-    )
-
-    assert forced.exit_code == 0, forced.stderr
-    assert forced.stderr.startswith("note: --fake: using an embedded fake server")
 
 
 async def test_fake_server_serves_until_terminated(godeploy_script: str, run_godeploy):

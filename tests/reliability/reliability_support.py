@@ -65,8 +65,10 @@ def sdk_tasks() -> list[asyncio.Task[Any]]:
     ]
 
 
-BEARER = re.compile(r"Bearer\s+(?!\*\*\*)\S")
-"""A bearer credential that is not masked (`Bearer ***` is how the fake masks it)."""
+BEARER = re.compile(r"Bearer\s+(?!\*\*\*)(?!(?:realm|scope|error)\b)\S")
+"""A bearer credential that is not masked (`Bearer ***` is how the fake masks it). A server's
+challenge (`WWW-Authenticate: Bearer error="invalid_token"`, kept in an error's response
+headers) is not a credential."""
 
 
 def leaks_in(texts: Iterator[str] | list[str], secrets: set[str]) -> list[str]:

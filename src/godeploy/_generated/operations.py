@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from attrs import define
 
 __all__ = [
@@ -31,32 +33,32 @@ class Operation:
     """The spec's path template, such as `/api/v2/orders/{orderId}`."""
 
 
-LIST_PRODUCTS = Operation(id="listProducts", method="GET", path="/api/v2/products")
+LIST_PRODUCTS: Final = Operation(id="listProducts", method="GET", path="/api/v2/products")
 """Get all products."""
-GET_PRODUCT = Operation(id="getProduct", method="GET", path="/api/v2/products/{productId}")
+GET_PRODUCT: Final = Operation(id="getProduct", method="GET", path="/api/v2/products/{productId}")
 """Get a specific product."""
-LIST_FEATURE_SETS = Operation(
+LIST_FEATURE_SETS: Final = Operation(
     id="listFeatureSets", method="GET", path="/api/v2/products/{productId}/feature_sets"
 )
 """Get all feature sets for a product."""
-GET_FEATURE_SET = Operation(
+GET_FEATURE_SET: Final = Operation(
     id="getFeatureSet",
     method="GET",
     path="/api/v2/products/{productId}/feature_sets/{featureSetId}",
 )
 """Get a specific feature set for a product."""
-LIST_ORDERS = Operation(id="listOrders", method="GET", path="/api/v2/orders")
+LIST_ORDERS: Final = Operation(id="listOrders", method="GET", path="/api/v2/orders")
 """Get all orders."""
-CREATE_ORDER = Operation(id="createOrder", method="POST", path="/api/v2/orders")
+CREATE_ORDER: Final = Operation(id="createOrder", method="POST", path="/api/v2/orders")
 """Create an order."""
-GET_ORDER = Operation(id="getOrder", method="GET", path="/api/v2/orders/{orderId}")
+GET_ORDER: Final = Operation(id="getOrder", method="GET", path="/api/v2/orders/{orderId}")
 """Get a specific order."""
-LIST_ORDER_ITEMS = Operation(
+LIST_ORDER_ITEMS: Final = Operation(
     id="listOrderItems", method="GET", path="/api/v2/orders/{orderId}/items"
 )
 """Get all order items for an order."""
 
-OPERATIONS: tuple[Operation, ...] = (
+OPERATIONS: Final[tuple[Operation, ...]] = (
     LIST_PRODUCTS,
     GET_PRODUCT,
     LIST_FEATURE_SETS,

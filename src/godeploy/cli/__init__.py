@@ -22,12 +22,14 @@ def main() -> None:
     """Run the `godeploy` command (the console script's entry point)."""
     try:
         from godeploy.cli._app import app  # typer and rich: only when run
+        from godeploy.cli._errors import run_app
     except ImportError as error:
         if _top_level_module(error.name) not in _CLI_DEPENDENCIES:
             raise
+        # A plain print: without the extra, there is no rich console to print with.
         print(_MISSING_EXTRA, file=sys.stderr)
         raise SystemExit(2) from None
-    app(prog_name="godeploy")
+    run_app(app, prog_name="godeploy")
 
 
 def _top_level_module(name: str | None) -> str:

@@ -7,22 +7,29 @@ from typing import Annotated
 
 import typer
 
-from godeploy import DEFAULT_BASE_URL, __version__
+from godeploy import __version__
 from godeploy.cli import _commands as commands
-from godeploy.cli._connection import ConnectionSettings
+from godeploy.cli._connection import (
+    BASE_URL_VARIABLE,
+    BUSINESS_UNIT_VARIABLE,
+    TOKEN_VARIABLE,
+    ConnectionSettings,
+    with_connection,
+)
 from godeploy.cli._errors import run_async
-from godeploy.cli._render import Output
+from godeploy.cli._render import STDOUT, Output
 
 __all__ = ["app"]
 
 # One line per paragraph: the help formatter wraps them to the terminal.
 _HELP = (
     "The go deploy Order API from a shell.\n\n"
-    "Connect with --token, --business-unit-id and --base-url (or GODEPLOY_TOKEN, "
-    "GODEPLOY_BUSINESS_UNIT_ID, GODEPLOY_BASE_URL). With none of them set, every command runs "
-    "against an embedded fake server, and says so on stderr.\n\n"
+    f"Connect with {TOKEN_VARIABLE} and {BUSINESS_UNIT_VARIABLE} ({BASE_URL_VARIABLE} for "
+    "another API than the default), or --token, --business-unit-id and --base-url after the "
+    "command's name. --fake uses an embedded fake server with made-up data instead; demo and "
+    "fake-server always do.\n\n"
     "Exit codes: 0 success; 1 the API or the network failed; 2 the input was refused (usage, "
-    "an invalid order file, a validation error); 130 interrupted."
+    "missing connection options, an invalid order file, a validation error); 130 interrupted."
 )
 
 # Unexpected errors are bugs and keep their plain traceback; rich's pretty one would print
@@ -42,47 +49,8 @@ app.add_typer(feature_sets_app, name="feature-sets")
 app.add_typer(orders_app, name="orders")
 app.add_typer(order_items_app, name="order-items")
 
-_CONNECTION = "Connection"
 _OUTPUT = "Output"
 
-Token = Annotated[
-    str | None,
-    typer.Option(
-        "--token",
-        envvar="GODEPLOY_TOKEN",
-        help="The API token (a JWT). Never printed.",
-        show_default=False,
-        rich_help_panel=_CONNECTION,
-    ),
-]
-BusinessUnitId = Annotated[
-    str | None,
-    typer.Option(
-        "--business-unit-id",
-        envvar="GODEPLOY_BUSINESS_UNIT_ID",
-        help="The business unit to work in (a UUID).",
-        show_default=False,
-        rich_help_panel=_CONNECTION,
-    ),
-]
-BaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--base-url",
-        envvar="GODEPLOY_BASE_URL",
-        help=f"The API's root URL (default {DEFAULT_BASE_URL}).",
-        show_default=False,
-        rich_help_panel=_CONNECTION,
-    ),
-]
-Fake = Annotated[
-    bool,
-    typer.Option(
-        "--fake",
-        help="Use an embedded fake server, whatever else is set.",
-        rich_help_panel=_CONNECTION,
-    ),
-]
 JsonLines = Annotated[
     bool,
     typer.Option(
@@ -103,22 +71,10 @@ OrderId = Annotated[int, typer.Argument(min=1, help="The order's id.", show_defa
 ProductId = Annotated[str, typer.Argument(help="The product's id (a UUID).", show_default=False)]
 
 
-def _settings(
-    token: str | None, business_unit_id: str | None, base_url: str | None, fake: bool
-) -> ConnectionSettings:
-    """The connection options; an empty environment variable counts as unset."""
-    return ConnectionSettings(
-        token=token or None,
-        business_unit_id=business_unit_id or None,
-        base_url=base_url or None,
-        force_fake=fake,
-    )
-
-
 def _show_version(value: bool) -> None:
     """`--version`: print the SDK's version and stop."""
     if value:
-        print(f"godeploy {__version__}")
+        STDOUT.print(f"godeploy {__version__}")
         raise typer.Exit
 
 
@@ -135,108 +91,92 @@ def _root(
 
 
 @products_app.command("list")
+@with_connection
 def products_list(
+    connection: ConnectionSettings,
     limit: Limit = None,
     page_size: PageSize = 100,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """List the products."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.list_products(settings, output, limit=limit, page_size=page_size))
+    run_async(lambda: commands.list_products(connection, output, limit=limit, page_size=page_size))
 
 
 @products_app.command("get")
+@with_connection
 def products_get(
+    connection: ConnectionSettings,
     product_id: ProductId,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """Show one product."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.get_product(settings, output, product_id))
+    run_async(lambda: commands.get_product(connection, output, product_id))
 
 
 @feature_sets_app.command("list")
+@with_connection
 def feature_sets_list(
+    connection: ConnectionSettings,
     product_id: ProductId,
     limit: Limit = None,
     page_size: PageSize = 100,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """List the feature sets of a product, with their prices."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
     run_async(
         lambda: commands.list_feature_sets(
-            settings, output, product_id, limit=limit, page_size=page_size
+            connection, output, product_id, limit=limit, page_size=page_size
         )
     )
 
 
 @feature_sets_app.command("get")
+@with_connection
 def feature_sets_get(
+    connection: ConnectionSettings,
     product_id: ProductId,
     feature_set_id: Annotated[
         str, typer.Argument(help="The feature set's id (a UUID).", show_default=False)
     ],
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """Show one feature set of a product."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.get_feature_set(settings, output, product_id, feature_set_id))
+    run_async(lambda: commands.get_feature_set(connection, output, product_id, feature_set_id))
 
 
 @orders_app.command("list")
+@with_connection
 def orders_list(
+    connection: ConnectionSettings,
     limit: Limit = None,
     page_size: PageSize = 100,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """List the orders."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.list_orders(settings, output, limit=limit, page_size=page_size))
+    run_async(lambda: commands.list_orders(connection, output, limit=limit, page_size=page_size))
 
 
 @orders_app.command("get")
+@with_connection
 def orders_get(
+    connection: ConnectionSettings,
     order_id: OrderId,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """Show one order."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.get_order(settings, output, order_id))
+    run_async(lambda: commands.get_order(connection, output, order_id))
 
 
 @orders_app.command("create")
+@with_connection
 def orders_create(
+    connection: ConnectionSettings,
     order_file: Annotated[
         Path,
         typer.Option(
@@ -248,40 +188,35 @@ def orders_create(
         ),
     ],
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """Create an order from a JSON file (it is sent once: a create is never retried blindly)."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.create_order(settings, output, order_file))
+    run_async(lambda: commands.create_order(connection, output, order_file))
 
 
 @order_items_app.command("list")
+@with_connection
 def order_items_list(
+    connection: ConnectionSettings,
     order_id: OrderId,
     limit: Limit = None,
     page_size: PageSize = 100,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """List the items of one order."""
-    settings = _settings(token, business_unit_id, base_url, fake)
     output = Output(json_lines=json_lines)
     run_async(
         lambda: commands.list_order_items(
-            settings, output, order_id, limit=limit, page_size=page_size
+            connection, output, order_id, limit=limit, page_size=page_size
         )
     )
 
 
 @order_items_app.command("fan-out")
+@with_connection
 def order_items_fan_out(
+    connection: ConnectionSettings,
+    context: typer.Context,
     order_ids: Annotated[
         list[int] | None,
         typer.Argument(min=1, help="The orders (or --all).", show_default=False),
@@ -293,17 +228,14 @@ def order_items_fan_out(
         int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
     ] = 16,
     json_lines: JsonLines = False,
-    token: Token = None,
-    business_unit_id: BusinessUnitId = None,
-    base_url: BaseUrl = None,
-    fake: Fake = False,
 ) -> None:
     """Fetch the items of many orders at once, with a progress bar on stderr."""
-    settings = _settings(token, business_unit_id, base_url, fake)
+    if bool(order_ids) == all_orders:
+        context.fail("give either ORDER_ID... or --all")
     output = Output(json_lines=json_lines)
     run_async(
         lambda: commands.fan_out_order_items(
-            settings, output, order_ids or [], all_orders=all_orders, concurrency=concurrency
+            connection, output, order_ids or [], all_orders=all_orders, concurrency=concurrency
         )
     )
 

@@ -11,7 +11,7 @@ from rich.progress import Progress, TaskID
 
 from godeploy import AsyncPager, GoDeployClient, Order, OrderItemsResult
 from godeploy.cli._connection import ConnectionSettings, open_client
-from godeploy.cli._errors import CommandError, UsageError, describe_error
+from godeploy.cli._errors import CommandError, describe_error
 from godeploy.cli._order_file import read_order_file
 from godeploy.cli._render import (
     FEATURE_SET_VIEW,
@@ -146,11 +146,8 @@ async def fan_out_order_items(
     it gets a `warning:` line, and the command exits 1 at the end.
 
     Raises:
-        UsageError: both or neither of ORDER_ID and --all.
         CommandError: some orders could not be fetched.
     """
-    if bool(order_ids) == all_orders:
-        raise UsageError("give either ORDER_ID... or --all")
     started = time.perf_counter()
     async with open_client(settings, output.notice) as client:
         sink = output.items(ORDER_ITEM_VIEW)
@@ -184,9 +181,7 @@ def _report_failure(output: Output, result: OrderItemsResult) -> int:
     if result.error is None:
         return 0
     output.stderr.print(
-        f"warning: order {result.order_id}: {describe_error(result.error)}",
-        markup=False,
-        soft_wrap=True,
+        f"warning: order {result.order_id}: {describe_error(result.error)}", soft_wrap=True
     )
     return 1
 

@@ -1,64 +1,222 @@
-"""Where the command sends its requests: the real API from flags or environment, or a fake."""
+"""Where a command sends its requests: the connection options, stated once, and its client.
+
+Every command that talks to the API takes the same options, after its own name
+(`godeploy orders list --token ...`), each also read from its environment variable. A command
+gets them with one decorator, checked, as its first argument:
+
+    @orders_app.command("list")
+    @with_connection
+    def orders_list(connection: ConnectionSettings, limit: Limit = None) -> None: ...
+
+Without a token and a business unit the command refuses (exit code 2) and names the variables
+to set: an embedded fake is used only with `--fake` (and by `demo` and `fake-server`).
+"""
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Annotated, Any, Concatenate, ParamSpec
 
+import typer
 from attrs import define
+from yarl import URL
 
-from godeploy import DEFAULT_BASE_URL, GoDeployClient
-from godeploy.cli._errors import UsageError
+from godeploy import DEFAULT_BASE_URL, GoDeployClient, RequestValidationError
+from godeploy._config import check_base_url
 
-__all__ = ["FAKE_SEED", "ConnectionSettings", "open_client"]
+__all__ = [
+    "FAKE_SEED",
+    "ConnectionSettings",
+    "connection_settings",
+    "open_client",
+    "with_connection",
+]
+
+P = ParamSpec("P")
 
 FAKE_SEED = 7
 """The embedded fake's seed: the same data on every run, so ids can be reused."""
 
+TOKEN_VARIABLE = "GODEPLOY_TOKEN"  # noqa: S105 - the variable's name, not a token
+BUSINESS_UNIT_VARIABLE = "GODEPLOY_BUSINESS_UNIT_ID"
+BASE_URL_VARIABLE = "GODEPLOY_BASE_URL"
+_PANEL = "Connection"
+_DEFAULT_URL = URL(DEFAULT_BASE_URL)
+
+Token = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=TOKEN_VARIABLE,
+        help="The API token (a JWT). Never printed; prefer the variable (flags show in ps).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+BusinessUnitId = Annotated[
+    str | None,
+    typer.Option(
+        "--business-unit-id",
+        envvar=BUSINESS_UNIT_VARIABLE,
+        help="The business unit to work in (a UUID).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar=BASE_URL_VARIABLE,
+        help=f"The API's root URL (default {DEFAULT_BASE_URL}).",
+        show_default=False,
+        rich_help_panel=_PANEL,
+    ),
+]
+Fake = Annotated[
+    bool,
+    typer.Option(
+        "--fake",
+        help="Use an embedded fake server with made-up data, whatever else is set.",
+        rich_help_panel=_PANEL,
+    ),
+]
+AllowInsecureHttp = Annotated[
+    bool,
+    typer.Option(
+        "--allow-insecure-http",
+        help="Allow a plain http:// base URL to a host that is not this machine.",
+        rich_help_panel=_PANEL,
+    ),
+]
+
+# The options `with_connection` adds to a command (the keywords of `connection_settings`),
+# with their defaults, in the order its help lists them.
+_OPTIONS: dict[str, tuple[Any, object]] = {
+    "token": (Token, None),
+    "business_unit_id": (BusinessUnitId, None),
+    "base_url": (BaseUrl, None),
+    "fake": (Fake, False),
+    "allow_insecure_http": (AllowInsecureHttp, False),
+}
+# The click context that `with_connection` asks typer for, under a name no command uses.
+_CONTEXT = "connection_context"
+
 
 @define(frozen=True, kw_only=True)
 class ConnectionSettings:
-    """The connection options of a command, from its flags or the environment.
+    """Where a command connects: the real API (checked options), or an embedded fake.
 
     Attributes:
-        token: the JWT (`--token`, `GODEPLOY_TOKEN`).
+        token: the JWT (`--token`, `GODEPLOY_TOKEN`); None with `--fake`.
         business_unit_id: the business unit (`--business-unit-id`, `GODEPLOY_BUSINESS_UNIT_ID`).
-        base_url: the API's root (`--base-url`, `GODEPLOY_BASE_URL`).
-        force_fake: `--fake`: use the embedded fake server whatever else is set.
+        base_url: the API's root (`--base-url`, `GODEPLOY_BASE_URL`), checked.
+        allow_insecure_http: `--allow-insecure-http`.
+        fake: `--fake`: an embedded fake server, whatever else is set.
     """
 
     token: str | None = None
     business_unit_id: str | None = None
-    base_url: str | None = None
-    force_fake: bool = False
+    base_url: URL = _DEFAULT_URL
+    allow_insecure_http: bool = False
+    fake: bool = False
 
-    @property
-    def uses_fake(self) -> bool:
-        """Whether to start the embedded fake: `--fake`, or no connection option at all."""
-        configured = (self.token, self.business_unit_id, self.base_url)
-        return self.force_fake or not any(configured)
 
-    def check(self) -> None:
-        """Refuse a half-configured connection before anything starts.
+def connection_settings(
+    context: typer.Context,
+    *,
+    token: str | None,
+    business_unit_id: str | None,
+    base_url: str | None,
+    fake: bool,
+    allow_insecure_http: bool,
+) -> ConnectionSettings:
+    """Check a command's connection options (an empty variable counts as unset).
 
-        Raises:
-            UsageError: a token or a business unit is missing.
-        """
-        if self.uses_fake:
-            return
-        missing = [
-            option
-            for option, value in (
-                ("--token (or GODEPLOY_TOKEN)", self.token),
-                ("--business-unit-id (or GODEPLOY_BUSINESS_UNIT_ID)", self.business_unit_id),
-            )
-            if not value
-        ]
-        if missing:
-            raise UsageError(
-                f"missing {' and '.join(missing)}; set none of the connection options "
-                "(or pass --fake) to use the embedded fake server"
-            )
+    Raises:
+        click.UsageError: no `--fake`, and a token or a business unit is missing (exit 2).
+        click.BadParameter: a base URL the SDK would refuse (exit 2).
+    """
+    if fake:
+        return ConnectionSettings(fake=True)
+    missing = [
+        f"{variable} ({flag})"
+        for variable, flag, value in (
+            (TOKEN_VARIABLE, "--token", token),
+            (BUSINESS_UNIT_VARIABLE, "--business-unit-id", business_unit_id),
+        )
+        if not value
+    ]
+    if missing:
+        context.fail(
+            f"missing {' and '.join(missing)}: set {'them' if len(missing) > 1 else 'it'} "
+            f"(and {BASE_URL_VARIABLE} for an API other than {DEFAULT_BASE_URL}), "
+            "or pass --fake for an embedded fake server with made-up data"
+        )
+    assert token is not None  # checked above
+    return ConnectionSettings(
+        token=token,
+        business_unit_id=business_unit_id,
+        base_url=_checked_base_url(base_url or DEFAULT_BASE_URL, allow_insecure_http),
+        allow_insecure_http=allow_insecure_http,
+    )
+
+
+def _checked_base_url(base_url: str, allow_insecure_http: bool) -> URL:
+    """The SDK's own check of a base URL, its refusal of plain http naming the CLI's flag."""
+    try:
+        url = check_base_url(base_url, allow_insecure_http=True)
+    except RequestValidationError as error:
+        raise typer.BadParameter(str(error), param_hint="'--base-url'") from None
+    try:
+        check_base_url(url, allow_insecure_http=allow_insecure_http)
+    except RequestValidationError:
+        # The only refusal left is plain http; the SDK's message names its Python keyword.
+        raise typer.BadParameter(
+            f"refusing plain http to {url.host}: the token would travel unencrypted; "
+            "use https, or pass --allow-insecure-http",
+            param_hint="'--base-url'",
+        ) from None
+    return url
+
+
+def with_connection(
+    command: Callable[Concatenate[ConnectionSettings, P], None],
+) -> Callable[P, None]:
+    """Give a command the connection options; it gets them checked, as its first argument.
+
+    The command's help lists them in a "Connection" panel, after the command's own options.
+    A command that declares a `typer.Context` parameter gets it as usual.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    own = list(signature.parameters.values())[1:]
+    contexts = [parameter.name for parameter in own if parameter.annotation is typer.Context]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=option)
+        for name, (option, default) in _OPTIONS.items()
+    ]
+    context = inspect.Parameter(_CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)
+    parameters = [
+        *(parameter for parameter in own if parameter.name not in contexts),
+        *added,
+        context,
+    ]
+
+    @functools.wraps(command)
+    def run(**arguments: Any) -> None:
+        click_context = arguments.pop(_CONTEXT)
+        options = {name: arguments.pop(name) for name in _OPTIONS}
+        arguments.update(dict.fromkeys(contexts, click_context))
+        settings = connection_settings(click_context, **options)
+        command(settings, **arguments)  # type: ignore[call-arg]
+
+    # typer reads a command's options from its signature and its annotations.
+    run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+    run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+    return run  # type: ignore[return-value]
 
 
 @asynccontextmanager
@@ -68,39 +226,36 @@ async def open_client(
     """Open a client on the configured API, or on an embedded fake started for this command.
 
     Args:
-        settings: the connection options.
+        settings: the checked connection options.
         notice: prints a note for the user (on stderr), such as the use of the fake.
 
     Yields:
         An open client, closed (and the fake stopped) on exit.
     """
-    settings.check()
-    if settings.uses_fake:
-        reason = "--fake" if settings.force_fake else "no connection options set"
-        async with _fake_client(reason, notice) as client:
+    if settings.fake:
+        async with _fake_client(notice) as client:
             yield client
         return
-    # check() made sure both are set.
-    assert settings.token is not None
-    assert settings.business_unit_id is not None
+    assert settings.token is not None  # connection_settings() made sure of it
     async with GoDeployClient(
         settings.token,
         settings.business_unit_id,
-        base_url=settings.base_url or DEFAULT_BASE_URL,
+        base_url=settings.base_url,
+        allow_insecure_http=settings.allow_insecure_http,
     ) as client:
         yield client
 
 
 @asynccontextmanager
-async def _fake_client(reason: str, notice: Callable[[str], None]) -> AsyncIterator[GoDeployClient]:
+async def _fake_client(notice: Callable[[str], None]) -> AsyncIterator[GoDeployClient]:
     """A client on an in-process FakeGoDeploy that lives as long as the command."""
     # Imported here: the fake (and its server stack) is not needed against the real API.
     from godeploy.testing import FakeGoDeploy
 
     async with FakeGoDeploy(seed=FAKE_SEED) as fake:
         notice(
-            f"note: {reason}: using an embedded fake server at {fake.url} "
-            f"(seed {FAKE_SEED}; it stops when the command ends)"
+            f"note: --fake: using an embedded fake server at {fake.url} "
+            f"(seed {FAKE_SEED}, made-up data; it stops when the command ends)"
         )
         async with GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url) as client:
             yield client

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
+import typer
+
 from godeploy import (
     APIConnectionError,
     APIStatusError,
@@ -23,16 +25,17 @@ from godeploy import (
     RequestValidationError,
     ServiceUnavailableError,
 )
+from godeploy.cli._render import STDERR
 
 __all__ = [
     "EXIT_API_ERROR",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "CommandError",
-    "UsageError",
     "describe_error",
     "exit_code_of",
     "fail",
+    "run_app",
     "run_async",
 ]
 
@@ -63,10 +66,6 @@ _HINTS: dict[type[GoDeployError], str] = {
     AuthenticationError: "check --token or GODEPLOY_TOKEN",
     PermissionDeniedError: "check --business-unit-id or GODEPLOY_BUSINESS_UNIT_ID",
 }
-
-
-class UsageError(Exception):
-    """Input the command itself refuses before any request (exit code 2)."""
 
 
 class CommandError(Exception):
@@ -107,9 +106,35 @@ def exit_code_of(error: GoDeployError) -> int:
 
 
 def fail(message: str, exit_code: int) -> NoReturn:
-    """Print `error: <message>` on stderr and exit."""
-    print(f"error: {_one_line(message)}", file=sys.stderr)
+    """Print `error: <message>` on stderr, on one line whatever the terminal's width, and exit."""
+    STDERR.print(f"error: {_one_line(message)}", soft_wrap=True)
     raise SystemExit(exit_code)
+
+
+def run_app(app: typer.Typer, *, prog_name: str) -> NoReturn:
+    """Run the command line; click's usage errors end like every failure, in one `error:` line.
+
+    Usage errors are click's own (`typer.BadParameter`, `ctx.fail()`, or click's parsing):
+    exit code 2, the message, and where to find the help.
+    """
+    try:
+        code = app(prog_name=prog_name, standalone_mode=False)
+    except typer.TyperException as error:  # click's ClickException, as typer vendors it
+        # Building a NoArgsIsHelpError printed the help already; it only sets the exit code.
+        if type(error).__name__ != "NoArgsIsHelpError":
+            fail(_usage_message(error), error.exit_code)
+        raise SystemExit(error.exit_code) from None
+    except typer.Abort:
+        fail("aborted", EXIT_API_ERROR)
+    # Without standalone mode, `typer.Exit(n)` and `--help` come back as a return value.
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    """Click's message, and the command whose help says more."""
+    message = error.format_message()
+    command_path = getattr(getattr(error, "ctx", None), "command_path", None)
+    return f"{message} (see '{command_path} --help')" if command_path else message
 
 
 def run_async(command: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -120,8 +145,6 @@ def run_async(command: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """
     try:
         asyncio.run(command())
-    except UsageError as problem:
-        fail(str(problem), EXIT_USAGE)
     except CommandError as failure:
         fail(str(failure), failure.exit_code)
     except GoDeployError as error:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import typer
 
 from godeploy import CreateOrderItem, CreateOrderRequest
-from godeploy.cli._errors import UsageError
 
 __all__ = ["read_order_file"]
 
@@ -39,11 +39,11 @@ def read_order_file(path: Path) -> dict[str, Any]:
         a dict with snake_case keys, or left as it was when it is not a JSON object).
 
     Raises:
-        UsageError: the file cannot be read, is not JSON, or has unknown keys.
+        click.BadParameter: the file cannot be read, is not JSON, or has unknown keys (exit 2).
     """
     body = _load_json(path)
     if not isinstance(body, dict):
-        raise UsageError(f"invalid order file {path}: expected a JSON object")
+        raise _bad_file(f"{path} is not a JSON object")
     keywords = _rename(body, _REQUEST_KEYS, place=str(path))
     items = keywords.get("order_items")
     if isinstance(items, list):
@@ -62,11 +62,11 @@ def _load_json(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         reason = getattr(error, "strerror", None) or str(error)
-        raise UsageError(f"cannot read order file {path}: {reason}") from None
+        raise _bad_file(f"cannot read {path}: {reason}") from None
     try:
         return json.loads(text)
     except ValueError as error:
-        raise UsageError(f"invalid order file {path}: not JSON ({error})") from None
+        raise _bad_file(f"{path} is not JSON ({error})") from None
 
 
 def _rename(body: dict[str, Any], keys: dict[str, str], *, place: str) -> dict[str, Any]:
@@ -74,7 +74,10 @@ def _rename(body: dict[str, Any], keys: dict[str, str], *, place: str) -> dict[s
     unknown = sorted(key for key in body if key not in keys)
     if unknown:
         known = ", ".join(sorted(keys))
-        raise UsageError(
-            f"invalid order file {place}: unknown keys {unknown} (expected some of: {known})"
-        )
+        raise _bad_file(f"{place}: unknown keys {unknown} (expected some of: {known})")
     return {keys[key]: value for key, value in body.items()}
+
+
+def _bad_file(message: str) -> typer.BadParameter:
+    """Click's usage error for the `--file` option."""
+    return typer.BadParameter(message, param_hint="'--file'")

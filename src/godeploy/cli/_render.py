@@ -26,6 +26,8 @@ __all__ = [
     "ORDER_ITEM_VIEW",
     "ORDER_VIEW",
     "PRODUCT_VIEW",
+    "STDERR",
+    "STDOUT",
     "Column",
     "ItemSink",
     "Output",
@@ -34,6 +36,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def _console(*, stderr: bool) -> Console:
+    """A console that prints text as it is: API data such as `[b]PO-1` is not rich markup."""
+    return Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+
+
+STDOUT = _console(stderr=False)
+"""Results: tables, and JSON lines."""
+STDERR = _console(stderr=True)
+"""Notes, warnings, progress bars and the final `error:` line."""
 
 
 @define(frozen=True)
@@ -151,16 +164,18 @@ class Output:
 
     def __init__(self, *, json_lines: bool) -> None:
         self.json_lines = json_lines
-        self.stdout = Console(highlight=False)
-        self.stderr = Console(stderr=True, highlight=False)
+        self.stdout = STDOUT
+        self.stderr = STDERR
 
     def notice(self, text: str) -> None:
-        """A note for the user, on stderr so that stdout stays machine-readable."""
-        print(text, file=sys.stderr)
+        """A note for the user, on stderr so that stdout stays machine-readable; never wrapped."""
+        self.stderr.print(text, soft_wrap=True)
 
     def write_json(self, model: Any) -> None:
         """One model as one JSON line, with the API's camelCase keys."""
-        sys.stdout.write(dumps(model) + "\n")
+        # Straight to the console's file: a JSON line is written as it is, never rendered
+        # (rendering would cost ~100 us a line, and a fan-out prints tens of thousands).
+        self.stdout.file.write(dumps(model) + "\n")
 
     def items(self, view: TableView[T]) -> ItemSink[T]:
         """A sink for the items of a listing."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from godeploy._base_client import CallOptions, ClientCore
-from godeploy._config import Timeout, coerce_timeout
+from godeploy._config import Timeout
+from godeploy._core import CallOptions, ClientCore
 from godeploy._exceptions import RequestValidationError
 
 __all__ = ["Resource", "check_order_id"]
@@ -23,9 +23,7 @@ class Resource:
     ) -> CallOptions:
         """Check and resolve a call's overrides before any I/O."""
         return self._core.options(
-            business_unit_id=business_unit_id,
-            timeout=coerce_timeout(timeout, self._core.timeout),
-            max_retries=max_retries,
+            business_unit_id=business_unit_id, timeout=timeout, max_retries=max_retries
         )
 
 

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from godeploy._config import Timeout, check_uuid
 from godeploy._generated.models import FeatureSet, FeatureSetPage
+from godeploy._generated.operations import GET_FEATURE_SET, LIST_FEATURE_SETS
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource
 
@@ -45,6 +46,7 @@ class FeatureSets(Resource):
         url = self._core.url("api/v2/products", product, "feature_sets")
         return AsyncPager(
             self._core,
+            LIST_FEATURE_SETS,
             url,
             FeatureSetPage,
             options,
@@ -71,4 +73,4 @@ class FeatureSets(Resource):
         feature_set = check_uuid(feature_set_id, "featureSetId")
         options = self._options(business_unit_id, timeout, max_retries)
         url = self._core.url("api/v2/products", product, "feature_sets", feature_set)
-        return await self._core.request("GET", url, FeatureSet, options)
+        return await self._core.request(GET_FEATURE_SET, url, FeatureSet, options)

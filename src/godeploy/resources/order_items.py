@@ -8,6 +8,7 @@ from uuid import UUID
 from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
+from godeploy._generated.operations import LIST_ORDER_ITEMS
 from godeploy.fanout import FanOut, OrderItemsResult
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
@@ -47,6 +48,7 @@ class OrderItems(Resource):
         options = self._options(business_unit_id, timeout, max_retries)
         return AsyncPager(
             self._core,
+            LIST_ORDER_ITEMS,
             self._core.url("api/v2/orders", order, "items"),
             OrderItemPage,
             options,
@@ -99,6 +101,7 @@ class OrderItems(Resource):
             try:
                 pager = AsyncPager(
                     self._core,
+                    LIST_ORDER_ITEMS,
                     self._core.url("api/v2/orders", check_order_id(order_id), "items"),
                     OrderItemPage,
                     options,

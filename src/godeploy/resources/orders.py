@@ -18,6 +18,7 @@ from godeploy._exceptions import (
     ResponseValidationError,
 )
 from godeploy._generated.models import CreateOrderItem, CreateOrderRequest, Order, OrderPage
+from godeploy._generated.operations import CREATE_ORDER, GET_ORDER, LIST_ORDERS
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
 
@@ -64,6 +65,7 @@ class Orders(Resource):
         options = self._options(business_unit_id, timeout, max_retries)
         return AsyncPager(
             self._core,
+            LIST_ORDERS,
             self._core.url("api/v2/orders"),
             OrderPage,
             options,
@@ -91,7 +93,7 @@ class Orders(Resource):
         order = check_order_id(order_id)
         options = self._options(business_unit_id, timeout, max_retries)
         return await self._core.request(
-            "GET", self._core.url("api/v2/orders", order), Order, options
+            GET_ORDER, self._core.url("api/v2/orders", order), Order, options
         )
 
     async def create(
@@ -149,12 +151,11 @@ class Orders(Resource):
         reference = request.purchase_order_reference
         try:
             return await self._core.request(
-                "POST",
+                CREATE_ORDER,
                 self._core.url("api/v2/orders"),
                 Order,
                 options,
                 json_body=unstructure(request),
-                idempotent=False,
             )
         except APIConnectionError as error:
             if not error.request_sent:

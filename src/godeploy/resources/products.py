@@ -6,6 +6,7 @@ from uuid import UUID
 
 from godeploy._config import Timeout, check_uuid
 from godeploy._generated.models import Product, ProductPage
+from godeploy._generated.operations import GET_PRODUCT, LIST_PRODUCTS
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource
 
@@ -42,6 +43,7 @@ class Products(Resource):
         url = self._core.url("api/v2/products")
         return AsyncPager(
             self._core,
+            LIST_PRODUCTS,
             url,
             ProductPage,
             options,
@@ -66,4 +68,4 @@ class Products(Resource):
         product = check_uuid(product_id, "productId")
         options = self._options(business_unit_id, timeout, max_retries)
         url = self._core.url("api/v2/products", product)
-        return await self._core.request("GET", url, Product, options)
+        return await self._core.request(GET_PRODUCT, url, Product, options)

@@ -1,0 +1,461 @@
+"""The call loop: one API call = its options, the pacing, the attempts, the errors, the decoding.
+
+Resources name the operation, build its URL and say what the answer decodes to;
+`ClientCore.request` does the rest: it adds the business unit and the bearer token, asks the
+client's `Limits` for a slot (waiting out a 429 pause and the rate limit), sends through the
+transport, maps an error status to its typed error, retries what the policy allows, and decodes
+the body into a model.
+
+Every wait of a call (the token callable, the pause, the rate limit, each attempt and each
+retry's sleep) ends by the call's deadline (`Timeout.total`): a wait that cannot end in time
+fails at once instead of being slept through. Closing the client wakes every call that sleeps
+with `ClientClosedError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from attrs import define
+from yarl import URL
+
+from godeploy._auth import TokenSource
+from godeploy._config import Timeout, check_business_unit_id, check_option, coerce_timeout
+from godeploy._config import integer_at_least as _integer_at_least
+from godeploy._converter import structure_json
+from godeploy._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ClientClosedError,
+    GoDeployError,
+    RateLimitError,
+    error_from_response,
+)
+from godeploy._generated.operations import Operation
+from godeploy._json import dumps
+from godeploy._pacing import GO, Admission, Limits
+from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
+from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
+
+__all__ = ["CallOptions", "ClientCore"]
+
+logger = logging.getLogger("godeploy")
+
+T = TypeVar("T")
+
+_UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
+"""Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
+
+_RESUME_SPREAD_CAP = 1.0
+"""The widest window (seconds) over which calls held by a 429 pause resume, so that they do not
+all hit the API in the same millisecond when it ends."""
+
+
+@define(frozen=True, kw_only=True)
+class CallOptions:
+    """The per-call settings every operation resolves before any I/O.
+
+    Attributes:
+        business_unit_id: the business unit of this call.
+        timeout: the time limits of this call.
+        retry_policy: the retry policy of this call (the client's, with `max_retries=` applied).
+    """
+
+    business_unit_id: str
+    timeout: Timeout
+    retry_policy: RetryPolicy
+
+
+class ClientCore:
+    """What every resource calls: builds, paces, sends, retries and decodes one API call."""
+
+    def __init__(
+        self,
+        *,
+        transport: AsyncTransport,
+        base_url: URL,
+        token: TokenSource,
+        business_unit_id: str | None,
+        timeout: Timeout,
+        retry_policy: RetryPolicy,
+        limits: Limits,
+        user_agent: str,
+    ) -> None:
+        self.transport = transport
+        self.base_url = base_url
+        self.token = token
+        self.business_unit_id = business_unit_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy
+        self.limits = limits
+        self.user_agent = user_agent
+        self.closed = False
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_refreshes": 0}
+        self._sleepers: set[asyncio.Future[None]] = set()
+        self._headers_token = ""
+        self._headers: tuple[dict[str, str], dict[str, str]] = ({}, {})
+        self._default_options: CallOptions | None = None
+
+    def url(self, *segments: str | int) -> URL:
+        """The absolute URL of an API path below the base URL."""
+        path = "/".join(map(str, segments))
+        if not _UNRESERVED_PATH.fullmatch(path):
+            return self.base_url.joinpath(*map(str, segments))
+        # Built from parts that need no encoding, a URL costs a tenth of a joinpath.
+        base = self.base_url
+        return URL.build(
+            scheme=base.scheme,
+            host=base.raw_host or "",
+            port=base.explicit_port,
+            path=base.raw_path + path,
+            encoded=True,
+        )
+
+    def options(
+        self,
+        *,
+        business_unit_id: object = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> CallOptions:
+        """Resolve a call's overrides against the client's defaults, checking them."""
+        if business_unit_id is None and timeout is None and max_retries is None:
+            # The common case, resolved once.
+            if self._default_options is None:
+                self._default_options = CallOptions(
+                    business_unit_id=check_business_unit_id(self.business_unit_id),
+                    timeout=self.timeout,
+                    retry_policy=self.retry_policy,
+                )
+            return self._default_options
+        if max_retries is not None:
+            check_option("max_retries", max_retries, _integer_at_least(0))
+        unit = business_unit_id if business_unit_id is not None else self.business_unit_id
+        return CallOptions(
+            business_unit_id=check_business_unit_id(unit),
+            timeout=coerce_timeout(timeout, self.timeout),
+            retry_policy=with_max_retries(self.retry_policy, max_retries),
+        )
+
+    async def request(
+        self,
+        operation: Operation,
+        url: URL,
+        cast_to: type[T],
+        options: CallOptions,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+    ) -> T:
+        """Make one API call and decode its answer into `cast_to`.
+
+        Args:
+            operation: the spec's operation (its method; POST is never repeated once it may
+                have arrived).
+            url: the absolute URL (its own query is kept, then `query` and the unit are set).
+            cast_to: the model the 2xx body decodes to.
+            options: the call's business unit, timeout and retry policy.
+            query: query parameters to set.
+            json_body: JSON-ready data to send.
+
+        Returns:
+            The decoded model.
+        """
+        if self.closed:
+            raise ClientClosedError("the client is closed")
+        loop = asyncio.get_running_loop()
+        timeout = options.timeout
+        deadline = None if timeout.total is None else loop.time() + timeout.total
+        policy = options.retry_policy
+        full_url = _with_query(url, query, options.business_unit_id)
+        body = None if json_body is None else dumps(json_body).encode()
+        call = _Call(self, operation, full_url, deadline, policy)
+        retry_number = 0
+        refreshed = False
+        while True:
+            token, generation = self.token.cached() or await call.fetch_token()
+            admission = await call.admit()
+            outcome = await call.attempt(body, token, timeout, admission)
+            if not isinstance(outcome, GoDeployError):
+                self.limits.refund()
+                return structure_json(outcome.body, cast_to, url=full_url)
+            error = outcome
+            if self.closed:
+                raise ClientClosedError("the client was closed during the call") from error
+            if isinstance(error, AuthenticationError) and self.token.refreshable and not refreshed:
+                # The token expired: one fresh token, one more try, not counted as a retry.
+                refreshed = True
+                await call.refresh_token(generation)
+                self.stats["token_refreshes"] = self.token.refresh_count
+                continue
+            retry_number += 1
+            await call.retry(error, retry_number)
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, unless the client is closed meanwhile (then raise `ClientClosedError`)."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        handle = loop.call_later(seconds, _wake, waiter)
+        self._sleepers.add(waiter)
+        try:
+            await waiter
+        finally:
+            handle.cancel()
+            self._sleepers.discard(waiter)
+
+    def close(self) -> None:
+        """Refuse new calls and wake every call that sleeps with `ClientClosedError`."""
+        self.closed = True
+        for waiter in self._sleepers:
+            if not waiter.done():
+                waiter.set_exception(ClientClosedError("the client was closed during the call"))
+        self._sleepers.clear()
+
+    def headers(self, token: str, has_body: bool) -> dict[str, str]:
+        """The request headers for a token (built once per token, never changed afterwards)."""
+        if token != self._headers_token:
+            plain = {
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": self.user_agent,
+            }
+            self._headers = (plain, {**plain, "Content-Type": "application/json"})
+            self._headers_token = token
+        return self._headers[has_body]
+
+
+def _with_query(url: URL, query: Mapping[str, str | int] | None, unit: str) -> URL:
+    """The URL with the call's query and its business unit (a canonical UUID) set."""
+    if not url.raw_query_string and (query is None or all(type(v) is int for v in query.values())):
+        # Integers and the unit's UUID need no encoding: the query text is written directly.
+        text = f"businessUnitId={unit}"
+        if query:
+            text = "&".join([*(f"{key}={value}" for key, value in query.items()), text])
+        return url.with_query(text)
+    parameters = {**(query or {}), "businessUnitId": unit}
+    return url.update_query(parameters) if url.raw_query_string else url.with_query(parameters)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Call:
+    """The state of one call across its attempts: where it goes, its deadline, what was sent."""
+
+    __slots__ = ("attempts", "core", "deadline", "method", "operation", "policy", "sent", "url")
+
+    def __init__(
+        self,
+        core: ClientCore,
+        operation: Operation,
+        url: URL,
+        deadline: float | None,
+        policy: RetryPolicy,
+    ) -> None:
+        self.core = core
+        self.operation = operation
+        self.method = operation.method
+        self.url = url
+        self.deadline = deadline
+        self.policy = policy
+        # Whether any attempt so far may have reached the server.
+        self.sent = False
+        self.attempts = 0
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        if self.deadline is None:
+            return None
+        return self.deadline - asyncio.get_running_loop().time()
+
+    def timed_out(self, why: str) -> APITimeoutError:
+        """The error of a call whose deadline cannot be met."""
+        return APITimeoutError(
+            f"{self.method} {self.url.path}: {why}",
+            method=self.method,
+            url=self.url,
+            request_sent=self.sent,
+        )
+
+    async def fetch_token(self) -> tuple[str, int]:
+        """The token from the callable, within the call's deadline."""
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                return await self.core.token.get()
+        except TimeoutError:
+            raise self.timed_out(
+                "the token callable did not return within the call's deadline"
+            ) from None
+
+    async def refresh_token(self, generation: int) -> None:
+        """A fresh token after a 401, within the call's deadline."""
+        try:
+            async with asyncio.timeout_at(self.deadline):
+                await self.core.token.refresh(generation)
+        except TimeoutError:
+            raise self.timed_out(
+                "the token callable did not return within the call's deadline"
+            ) from None
+
+    async def admit(self) -> Admission:
+        """Wait for the limits to let this attempt go, or fail at once if it cannot in time."""
+        limits = self.core.limits
+        while True:
+            remaining = self.remaining()
+            if remaining is not None and remaining <= 0:
+                raise self.timed_out("the call's deadline passed")
+            admission = await limits.admit(remaining)
+            if admission is GO:
+                return admission
+            if admission.paused:
+                await self._wait_out_pause(admission.paused, remaining)
+                continue
+            if not admission.booked:
+                raise self.timed_out(
+                    f"the rate limit's next free slot is {admission.wait:.2f}s away, "
+                    "after the call's deadline; nothing was sent"
+                )
+            if admission.wait > 0:
+                try:
+                    await self.core.sleep(admission.wait)
+                except BaseException:
+                    limits.release(admission)
+                    raise
+                if limits.paused_for() > 0:
+                    # A 429 paused the client while this attempt waited for its slot.
+                    limits.release(admission)
+                    continue
+            return admission
+
+    async def _wait_out_pause(self, paused: float, remaining: float | None) -> None:
+        """Sleep through a 429 pause (plus a little jitter), or fail fast if it is too long."""
+        if remaining is not None and paused >= remaining:
+            raise self.timed_out(
+                f"the client is paused by a 429 for {paused:.2f}s more, "
+                "past the call's deadline; nothing was sent"
+            )
+        if paused > self.policy.retry_after_cap:
+            raise RateLimitError(
+                f"{self.method} {self.url.path}: the client is paused by a 429 for "
+                f"{paused:.0f}s, longer than the retry policy waits "
+                f"(retry_after_cap={self.policy.retry_after_cap:g}s); nothing was sent",
+                status=429,
+                method=self.method,
+                url=self.url,
+                retry_after=paused,
+            )
+        spread = min(_RESUME_SPREAD_CAP, paused / 4)
+        if remaining is not None:
+            spread = min(spread, remaining - paused)
+        await self.core.sleep(paused + random.uniform(0, spread))  # noqa: S311 - jitter
+
+    async def attempt(
+        self, body: bytes | None, token: str, timeout: Timeout, admission: Admission
+    ) -> TransportResponse | GoDeployError:
+        """Send one attempt; return the 2xx response or the error it came to."""
+        core = self.core
+        method, url = self.method, self.url
+        attempt_timeout = timeout.attempt
+        if self.deadline is not None:
+            remaining = self.deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                core.limits.release(admission)
+                raise self.timed_out("the call's deadline passed")
+            if attempt_timeout is None or remaining < attempt_timeout:
+                attempt_timeout = remaining
+        request = TransportRequest(
+            method=method,
+            url=url,
+            headers=core.headers(token, body is not None),
+            body=body,
+            timeout=attempt_timeout,
+            connect_timeout=timeout.connect,
+        )
+        core.stats["requests"] += 1
+        self.attempts += 1
+        debug = logger.isEnabledFor(logging.DEBUG)
+        started = asyncio.get_running_loop().time() if debug else 0.0
+        try:
+            response = await core.transport.send(request)
+        except APIConnectionError as error:
+            self.sent = self.sent or error.request_sent
+            if debug:
+                self._log_attempt(type(error).__name__, started)
+            return error
+        if debug:
+            self._log_attempt(response.status, started)
+        if 200 <= response.status < 300:
+            return response
+        self.sent = True
+        status_error = error_from_response(
+            method, url, response.status, response.headers, response.body
+        )
+        if status_error.status == 429 and status_error.retry_after:
+            await self._pause(status_error)
+        return status_error
+
+    async def _pause(self, error: APIStatusError) -> None:
+        """Hold the client (or the fleet) for the 429's Retry-After, all of it."""
+        assert error.retry_after is not None
+        if self.core.limits.paused_for() <= 0:
+            # Once per episode: the calls that hit the same pause say nothing more.
+            logger.warning(
+                "rate limited: pausing all requests of this client for %.2fs (Retry-After)",
+                error.retry_after,
+                extra={"operation": self.operation.id, "status": 429},
+            )
+        await self.core.limits.pause(error.retry_after)
+
+    async def retry(self, error: GoDeployError, retry_number: int) -> None:
+        """Sleep before retry number `retry_number`, or raise `error` if it is not retried."""
+        decision = decide_retry(
+            self.policy,
+            error,
+            retry_number=retry_number,
+            idempotent=self.method != "POST",
+        )
+        if decision.retry:
+            remaining = self.remaining()
+            if remaining is not None and decision.delay >= remaining:
+                decision = decision.declined("the call's deadline comes first")
+            elif not await self.core.limits.try_pay(decision.cost):
+                decision = decision.declined("client retry budget exhausted")
+        log_decision(
+            decision,
+            self.policy,
+            retry_number=retry_number,
+            method=self.method,
+            path=self.url.path,
+            operation=self.operation.id,
+        )
+        if not decision.retry:
+            raise error
+        self.core.stats["retries"] += 1
+        await self.core.sleep(decision.delay)
+
+    def _log_attempt(self, outcome: int | str, started: float) -> None:
+        """The DEBUG line of one attempt."""
+        elapsed = (asyncio.get_running_loop().time() - started) * 1000
+        logger.debug(
+            "%s %s %s %.1fms attempt=%d",
+            self.method,
+            self.url.path,
+            outcome,
+            elapsed,
+            self.attempts,
+            extra={
+                "operation": self.operation.id,
+                "attempt": self.attempts,
+                "status": outcome,
+                "elapsed_ms": round(elapsed, 1),
+            },
+        )

@@ -1,0 +1,81 @@
+"""Rules every `godeploy` command keeps, checked on the command tree and on the source.
+
+(typer vendors click as `typer._click`: its commands are not the `click` package's.)
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import typer.main
+from typer.core import TyperGroup
+
+import godeploy.cli
+from godeploy.cli._app import app
+
+CLI_SOURCE = Path(godeploy.cli.__file__).parent
+CONNECTION_OPTIONS = {
+    "--token",
+    "--business-unit-id",
+    "--base-url",
+    "--fake",
+    "--allow-insecure-http",
+}
+# The only commands that start a fake on their own: they never talk to a real API.
+WITHOUT_CONNECTION = {"godeploy demo", "godeploy fake-server"}
+STREAMS = ("stdout", "stderr", "__stdout__", "__stderr__")
+WRITES = ("write", "writelines")
+
+
+def _leaf_commands(command: Any, path: str) -> dict[str, Any]:
+    """Every runnable command of the tree, by its full name."""
+    if not isinstance(command, TyperGroup):
+        return {path: command}
+    found: dict[str, Any] = {}
+    for name, child in command.commands.items():
+        found.update(_leaf_commands(child, f"{path} {name}"))
+    return found
+
+
+def _options(command: Any) -> set[str]:
+    return {name for param in command.params for name in param.opts if name.startswith("--")}
+
+
+def test_every_command_but_demo_and_fake_server_takes_the_connection_options():
+    commands = _leaf_commands(typer.main.get_command(app), "godeploy")
+
+    assert commands.keys() >= WITHOUT_CONNECTION
+    for path, command in commands.items():
+        if path in WITHOUT_CONNECTION:
+            assert not _options(command) & CONNECTION_OPTIONS, path
+        else:
+            assert _options(command) >= CONNECTION_OPTIONS, path
+            envvars = {param.name: param.envvar for param in command.params}
+            assert envvars["token"] == "GODEPLOY_TOKEN", path
+            assert envvars["business_unit_id"] == "GODEPLOY_BUSINESS_UNIT_ID", path
+            assert envvars["base_url"] == "GODEPLOY_BASE_URL", path
+
+
+def _raw_output_calls(path: Path) -> list[str]:
+    """`print(...)`, `typer.echo(...)`, `sys.stdout.write(...)` and the like in a file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        called = ast.unparse(node.func)
+        if (
+            called == "print"
+            or called.rsplit(".", 1)[-1] in {"echo", "secho"}
+            or called in {f"sys.{stream}.{write}" for stream in STREAMS for write in WRITES}
+        ):
+            found.append(f"{path.name}:{node.lineno}: {called}")
+    return found
+
+
+def test_the_cli_prints_through_its_rich_consoles_only():
+    # `__init__` is the exception: it reports a missing extra, when rich may not be installed.
+    files = [path for path in CLI_SOURCE.glob("*.py") if path.name != "__init__.py"]
+
+    assert [call for path in sorted(files) for call in _raw_output_calls(path)] == []
