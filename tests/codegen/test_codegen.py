@@ -333,3 +333,52 @@ def test_a_new_property_is_decoded_by_the_new_decoders(
     assert decoders[extended_run[1].Order](order).vat_number == "GB123456789"
     with pytest.raises(TypeError):
         decoders[extended_run[1].Order]({**order, "vatNumber": 5})
+
+
+HAND_MODELS = """
+from __future__ import annotations
+
+from attrs import define, field, validators
+
+
+@define(frozen=True, kw_only=True)
+class Plain:
+    name: str
+    count: int | None = None
+
+
+@define(frozen=True, kw_only=True)
+class Checked:
+    count: int = field(validator=validators.ge(0))
+
+
+@define(frozen=True, kw_only=True)
+class AfterInit:
+    name: str
+    seen: list[str] = field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.seen.append(self.name)
+"""
+
+
+def test_a_decoder_calls_init_unless_setting_the_slots_does_all_it_does(tmp_path: Path) -> None:
+    """Validators and __attrs_post_init__ run: those models are built through __init__."""
+    (tmp_path / "hand_models.py").write_text(HAND_MODELS, encoding="utf-8")
+    hand = load_module(tmp_path / "hand_models.py", "_codegen_test_hand_models")
+    try:
+        code = codegen.generate_decoders(hand, tmp_path / "decoders.py")
+    finally:
+        del sys.modules["_codegen_test_hand_models"]
+    assert "m = new(models.Plain)" in code
+    assert "return models.Checked(count=a0)" in code
+    assert "return models.AfterInit(name=a0)" in code
+
+
+def test_slot_setters_refuse_a_model_whose_fields_changed() -> None:
+    from godeploy._generated import decoders
+    from godeploy.models import Price
+
+    assert len(decoders._setters(Price, ("currency", "value"))) == 2
+    with pytest.raises(TypeError, match="make codegen"):
+        decoders._setters(Price, ("currency",))

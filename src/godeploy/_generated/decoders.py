@@ -15,6 +15,8 @@ from decimal import Decimal
 from typing import Any, NoReturn, cast
 from uuid import UUID
 
+import attrs
+
 from godeploy._generated import models
 
 __all__ = ["Decoder", "HookOf", "make_decoders"]
@@ -23,12 +25,23 @@ Decoder = Callable[[Any], Any]
 """A structure function: decoded JSON in, a model out."""
 HookOf = Callable[[Any], Callable[[Any, Any], Any]]
 """How a decoder gets the converter's hook for a type (`get_structure_hook`)."""
+Setter = Callable[[Any, Any], None]
+"""Sets one slot of an instance (the slot's member descriptor `__set__`)."""
 _MISSING: Any = object()
+new = object.__new__
 
 
 def _refuse(key: str, value: Any) -> NoReturn:
     """Stop at a value of the wrong JSON type (the converter names the place)."""
     raise TypeError(f"{key}: unexpected {type(value).__name__}")
+
+
+def _setters(cl: type[Any], names: tuple[str, ...]) -> tuple[Setter, ...]:
+    """The slot setters of a model's fields, in order; refuse a changed model."""
+    fields = tuple(a.name for a in attrs.fields(cl))
+    if fields != names:
+        raise TypeError(f"{cl.__name__}: fields {fields}, not {names}: make codegen")
+    return tuple(vars(cl)[name].__set__ for name in names)
 
 
 def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
@@ -40,6 +53,99 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
     members_0 = cast(
         "Callable[[Any], models.OrderStatus | None]", models.OrderStatus._value2member_map_.get
     )
+    setters_BusinessUnit = _setters(models.BusinessUnit, ("name",))
+    setters_CreateOrderItem = _setters(
+        models.CreateOrderItem,
+        (
+            "feature_set_id",
+            "quantity",
+            "source_reference",
+            "feedback_link_uri",
+            "feedback_link_text",
+            "enable_feedback_link",
+            "achievement_code",
+        ),
+    )
+    setters_CreateOrderRequest = _setters(
+        models.CreateOrderRequest,
+        ("purchase_order_reference", "email_keys", "order_items", "contact_email"),
+    )
+    setters_FeatureSet = _setters(
+        models.FeatureSet,
+        (
+            "id",
+            "product_id",
+            "name",
+            "course_access_period_days",
+            "module_save_period_days",
+            "prices",
+            "links",
+        ),
+    )
+    setters_FeatureSetPage = _setters(models.FeatureSetPage, ("items", "page_info", "links"))
+    setters_Links = _setters(models.Links, ("self_", "next"))
+    setters_Order = _setters(
+        models.Order,
+        (
+            "id",
+            "business_unit_id",
+            "created_by_user_id",
+            "order_source_id",
+            "purchasing_order_reference",
+            "order_status",
+            "created",
+            "editable",
+            "cancellable",
+            "business_unit",
+            "created_by_user",
+            "order_source",
+            "contact_forename",
+            "contact_surname",
+            "contact_email",
+            "links",
+        ),
+    )
+    setters_OrderItem = _setters(
+        models.OrderItem,
+        (
+            "order_id",
+            "id",
+            "feature_set_id",
+            "quantity",
+            "enable_feedback_link",
+            "description",
+            "source_reference",
+            "feedback_link_uri",
+            "feedback_link_text",
+            "achievement_code",
+            "links",
+        ),
+    )
+    setters_OrderItemPage = _setters(models.OrderItemPage, ("items", "page_info", "links"))
+    setters_OrderPage = _setters(models.OrderPage, ("items", "page_info", "links"))
+    setters_OrderSource = _setters(models.OrderSource, ("name", "invoiceable"))
+    setters_PageInfo = _setters(
+        models.PageInfo,
+        (
+            "page_count",
+            "total_item_count",
+            "page_number",
+            "page_size",
+            "has_previous_page",
+            "has_next_page",
+            "is_first_page",
+            "is_last_page",
+            "first_item_on_page",
+            "last_item_on_page",
+        ),
+    )
+    setters_Price = _setters(models.Price, ("currency", "value"))
+    setters_ProblemDetails = _setters(
+        models.ProblemDetails, ("type", "title", "status", "detail", "trace_id", "errors")
+    )
+    setters_Product = _setters(models.Product, ("id", "code", "name", "course_ids", "links"))
+    setters_ProductPage = _setters(models.ProductPage, ("items", "page_info", "links"))
+    setters_User = _setters(models.User, ("forename", "surname", "name", "user_name"))
 
     def structure_BusinessUnit(o: Any) -> models.BusinessUnit:
         if type(o) is not dict:
@@ -47,7 +153,9 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a0 = o["name"]
         if type(a0) is not str:
             _refuse("name", a0)
-        return models.BusinessUnit(name=a0)
+        m = new(models.BusinessUnit)
+        setters_BusinessUnit[0](m, a0)
+        return m
 
     def structure_CreateOrderItem(o: Any) -> models.CreateOrderItem:
         if type(o) is not dict:
@@ -73,15 +181,15 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a6 = o.get("achievementCode")
         if a6 is not None and type(a6) is not str:
             _refuse("achievementCode", a6)
-        return models.CreateOrderItem(
-            feature_set_id=a0,
-            quantity=a1,
-            source_reference=a2,
-            feedback_link_uri=a3,
-            feedback_link_text=a4,
-            enable_feedback_link=a5,
-            achievement_code=a6,
-        )
+        m = new(models.CreateOrderItem)
+        setters_CreateOrderItem[0](m, a0)
+        setters_CreateOrderItem[1](m, a1)
+        setters_CreateOrderItem[2](m, a2)
+        setters_CreateOrderItem[3](m, a3)
+        setters_CreateOrderItem[4](m, a4)
+        setters_CreateOrderItem[5](m, a5)
+        setters_CreateOrderItem[6](m, a6)
+        return m
 
     def structure_CreateOrderRequest(o: Any) -> models.CreateOrderRequest:
         if type(o) is not dict:
@@ -99,9 +207,12 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a3 = o.get("contactEmail")
         if a3 is not None and type(a3) is not str:
             _refuse("contactEmail", a3)
-        return models.CreateOrderRequest(
-            purchase_order_reference=a0, email_keys=a1, order_items=a2, contact_email=a3
-        )
+        m = new(models.CreateOrderRequest)
+        setters_CreateOrderRequest[0](m, a0)
+        setters_CreateOrderRequest[1](m, a1)
+        setters_CreateOrderRequest[2](m, a2)
+        setters_CreateOrderRequest[3](m, a3)
+        return m
 
     def structure_FeatureSet(o: Any) -> models.FeatureSet:
         if type(o) is not dict:
@@ -126,15 +237,15 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a6 = o.get("_links")
         if a6 is not None:
             a6 = structure_Links(a6)
-        return models.FeatureSet(
-            id=a0,
-            product_id=a1,
-            name=a2,
-            course_access_period_days=a3,
-            module_save_period_days=a4,
-            prices=a5,
-            links=a6,
-        )
+        m = new(models.FeatureSet)
+        setters_FeatureSet[0](m, a0)
+        setters_FeatureSet[1](m, a1)
+        setters_FeatureSet[2](m, a2)
+        setters_FeatureSet[3](m, a3)
+        setters_FeatureSet[4](m, a4)
+        setters_FeatureSet[5](m, a5)
+        setters_FeatureSet[6](m, a6)
+        return m
 
     def structure_FeatureSetPage(o: Any) -> models.FeatureSetPage:
         if type(o) is not dict:
@@ -147,7 +258,11 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = structure_PageInfo(a1)
         a2 = o["_links"]
         a2 = structure_Links(a2)
-        return models.FeatureSetPage(items=a0, page_info=a1, links=a2)
+        m = new(models.FeatureSetPage)
+        setters_FeatureSetPage[0](m, a0)
+        setters_FeatureSetPage[1](m, a1)
+        setters_FeatureSetPage[2](m, a2)
+        return m
 
     def structure_Links(o: Any) -> models.Links:
         if type(o) is not dict:
@@ -158,7 +273,10 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = o.get("next")
         if a1 is not None and type(a1) is not str:
             _refuse("next", a1)
-        return models.Links(self_=a0, next=a1)
+        m = new(models.Links)
+        setters_Links[0](m, a0)
+        setters_Links[1](m, a1)
+        return m
 
     def structure_Order(o: Any) -> models.Order:
         if type(o) is not dict:
@@ -209,24 +327,24 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a15 = o.get("_links")
         if a15 is not None:
             a15 = structure_Links(a15)
-        return models.Order(
-            id=a0,
-            business_unit_id=a1,
-            created_by_user_id=a2,
-            order_source_id=a3,
-            purchasing_order_reference=a4,
-            order_status=a5,
-            created=a6,
-            editable=a7,
-            cancellable=a8,
-            business_unit=a9,
-            created_by_user=a10,
-            order_source=a11,
-            contact_forename=a12,
-            contact_surname=a13,
-            contact_email=a14,
-            links=a15,
-        )
+        m = new(models.Order)
+        setters_Order[0](m, a0)
+        setters_Order[1](m, a1)
+        setters_Order[2](m, a2)
+        setters_Order[3](m, a3)
+        setters_Order[4](m, a4)
+        setters_Order[5](m, a5)
+        setters_Order[6](m, a6)
+        setters_Order[7](m, a7)
+        setters_Order[8](m, a8)
+        setters_Order[9](m, a9)
+        setters_Order[10](m, a10)
+        setters_Order[11](m, a11)
+        setters_Order[12](m, a12)
+        setters_Order[13](m, a13)
+        setters_Order[14](m, a14)
+        setters_Order[15](m, a15)
+        return m
 
     def structure_OrderItem(o: Any) -> models.OrderItem:
         if type(o) is not dict:
@@ -263,19 +381,19 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a10 = o.get("_links")
         if a10 is not None:
             a10 = structure_Links(a10)
-        return models.OrderItem(
-            order_id=a0,
-            id=a1,
-            feature_set_id=a2,
-            quantity=a3,
-            enable_feedback_link=a4,
-            description=a5,
-            source_reference=a6,
-            feedback_link_uri=a7,
-            feedback_link_text=a8,
-            achievement_code=a9,
-            links=a10,
-        )
+        m = new(models.OrderItem)
+        setters_OrderItem[0](m, a0)
+        setters_OrderItem[1](m, a1)
+        setters_OrderItem[2](m, a2)
+        setters_OrderItem[3](m, a3)
+        setters_OrderItem[4](m, a4)
+        setters_OrderItem[5](m, a5)
+        setters_OrderItem[6](m, a6)
+        setters_OrderItem[7](m, a7)
+        setters_OrderItem[8](m, a8)
+        setters_OrderItem[9](m, a9)
+        setters_OrderItem[10](m, a10)
+        return m
 
     def structure_OrderItemPage(o: Any) -> models.OrderItemPage:
         if type(o) is not dict:
@@ -288,7 +406,11 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = structure_PageInfo(a1)
         a2 = o["_links"]
         a2 = structure_Links(a2)
-        return models.OrderItemPage(items=a0, page_info=a1, links=a2)
+        m = new(models.OrderItemPage)
+        setters_OrderItemPage[0](m, a0)
+        setters_OrderItemPage[1](m, a1)
+        setters_OrderItemPage[2](m, a2)
+        return m
 
     def structure_OrderPage(o: Any) -> models.OrderPage:
         if type(o) is not dict:
@@ -301,7 +423,11 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = structure_PageInfo(a1)
         a2 = o["_links"]
         a2 = structure_Links(a2)
-        return models.OrderPage(items=a0, page_info=a1, links=a2)
+        m = new(models.OrderPage)
+        setters_OrderPage[0](m, a0)
+        setters_OrderPage[1](m, a1)
+        setters_OrderPage[2](m, a2)
+        return m
 
     def structure_OrderSource(o: Any) -> models.OrderSource:
         if type(o) is not dict:
@@ -312,7 +438,10 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = o["invoiceable"]
         if type(a1) is not bool:
             _refuse("invoiceable", a1)
-        return models.OrderSource(name=a0, invoiceable=a1)
+        m = new(models.OrderSource)
+        setters_OrderSource[0](m, a0)
+        setters_OrderSource[1](m, a1)
+        return m
 
     def structure_PageInfo(o: Any) -> models.PageInfo:
         if type(o) is not dict:
@@ -347,18 +476,18 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a9 = o["lastItemOnPage"]
         if type(a9) is not int:
             _refuse("lastItemOnPage", a9)
-        return models.PageInfo(
-            page_count=a0,
-            total_item_count=a1,
-            page_number=a2,
-            page_size=a3,
-            has_previous_page=a4,
-            has_next_page=a5,
-            is_first_page=a6,
-            is_last_page=a7,
-            first_item_on_page=a8,
-            last_item_on_page=a9,
-        )
+        m = new(models.PageInfo)
+        setters_PageInfo[0](m, a0)
+        setters_PageInfo[1](m, a1)
+        setters_PageInfo[2](m, a2)
+        setters_PageInfo[3](m, a3)
+        setters_PageInfo[4](m, a4)
+        setters_PageInfo[5](m, a5)
+        setters_PageInfo[6](m, a6)
+        setters_PageInfo[7](m, a7)
+        setters_PageInfo[8](m, a8)
+        setters_PageInfo[9](m, a9)
+        return m
 
     def structure_Price(o: Any) -> models.Price:
         if type(o) is not dict:
@@ -368,7 +497,10 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             _refuse("currency", a0)
         a1 = o["value"]
         a1 = hook_2(a1, Decimal)
-        return models.Price(currency=a0, value=a1)
+        m = new(models.Price)
+        setters_Price[0](m, a0)
+        setters_Price[1](m, a1)
+        return m
 
     def structure_ProblemDetails(o: Any) -> models.ProblemDetails:
         if type(o) is not dict:
@@ -391,9 +523,14 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a5 = o.get("errors")
         if a5 is not None:
             a5 = hook_3(a5, dict[str, list[str]])
-        return models.ProblemDetails(
-            type=a0, title=a1, status=a2, detail=a3, trace_id=a4, errors=a5
-        )
+        m = new(models.ProblemDetails)
+        setters_ProblemDetails[0](m, a0)
+        setters_ProblemDetails[1](m, a1)
+        setters_ProblemDetails[2](m, a2)
+        setters_ProblemDetails[3](m, a3)
+        setters_ProblemDetails[4](m, a4)
+        setters_ProblemDetails[5](m, a5)
+        return m
 
     def structure_Product(o: Any) -> models.Product:
         if type(o) is not dict:
@@ -413,7 +550,13 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a4 = o.get("_links")
         if a4 is not None:
             a4 = structure_Links(a4)
-        return models.Product(id=a0, code=a1, name=a2, course_ids=a3, links=a4)
+        m = new(models.Product)
+        setters_Product[0](m, a0)
+        setters_Product[1](m, a1)
+        setters_Product[2](m, a2)
+        setters_Product[3](m, a3)
+        setters_Product[4](m, a4)
+        return m
 
     def structure_ProductPage(o: Any) -> models.ProductPage:
         if type(o) is not dict:
@@ -426,7 +569,11 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a1 = structure_PageInfo(a1)
         a2 = o["_links"]
         a2 = structure_Links(a2)
-        return models.ProductPage(items=a0, page_info=a1, links=a2)
+        m = new(models.ProductPage)
+        setters_ProductPage[0](m, a0)
+        setters_ProductPage[1](m, a1)
+        setters_ProductPage[2](m, a2)
+        return m
 
     def structure_User(o: Any) -> models.User:
         if type(o) is not dict:
@@ -443,7 +590,12 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a3 = o["userName"]
         if type(a3) is not str:
             _refuse("userName", a3)
-        return models.User(forename=a0, surname=a1, name=a2, user_name=a3)
+        m = new(models.User)
+        setters_User[0](m, a0)
+        setters_User[1](m, a1)
+        setters_User[2](m, a2)
+        setters_User[3](m, a3)
+        return m
 
     return {
         models.BusinessUnit: structure_BusinessUnit,
