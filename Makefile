@@ -3,17 +3,44 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The benchmarks' extras (httpx, pydantic, msgspec, ...) stay out of the test venv.
+BENCH_VENV := build/bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest codegen bench clean
+# `make test` runs on $(PYTHON); `make test-matrix` runs pytest on each other claimed CPython
+# found (pyenv's newest patch release, else pythonX.Y on PATH), each in its own .venv-X.Y.
+MATRIX ?= 3.12 3.13
+PYENV_ROOT ?= $(HOME)/.pyenv
+python_of = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/python3))),$(shell command -v python$(1) 2>/dev/null))
+MATRIX_PRESENT := $(foreach version,$(MATRIX),$(if $(call python_of,$(version)),$(version)))
+MATRIX_ABSENT := $(filter-out $(MATRIX_PRESENT),$(MATRIX))
+
+.PHONY: demo demo-fleet test lint typecheck pytest test-matrix codegen bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
 	touch $(STAMP)
+
+.venv-%/.installed: pyproject.toml constraints.txt
+	$(call python_of,$*) -m venv .venv-$*
+	.venv-$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	touch $@
+
+$(BENCH_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,bench]'
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/godeploy demo
+
+# Redis, a capped fake API and 3 fleet workers in their own processes; one is SIGKILLed.
+demo-fleet: $(STAMP)
+	$(BIN)/godeploy fleet demo
 
 test: lint typecheck pytest
 
@@ -27,13 +54,22 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+test-matrix: $(MATRIX_PRESENT:%=.venv-%/.installed)
+	@passed=""; failed=""; \
+	for version in $(MATRIX_PRESENT); do \
+		echo "== pytest on $$(.venv-$$version/bin/python -V) (.venv-$$version)"; \
+		if .venv-$$version/bin/pytest -q; then passed="$$passed $$version"; \
+		else failed="$$failed $$version"; fi; \
+	done; \
+	echo "test-matrix: passed:$${passed:- none}; failed:$${failed:- none}; absent:$(if $(MATRIX_ABSENT), $(MATRIX_ABSENT), none)"; \
+	test -z "$$failed"
+
 codegen: $(STAMP)
 	$(BIN)/python -m codegen
 
 # BENCH_ARGS="--runs 7 --sections 2,4" to repeat more or run fewer sections.
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,bench]'
-	$(BIN)/python -m tests.benchmarks $(BENCH_ARGS)
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m tests.benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) build .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(MATRIX:%=.venv-%) build .mypy_cache .ruff_cache

@@ -1,21 +1,26 @@
 """pytest setup shared by the whole suite.
 
 A test that takes a `reference_example` argument runs once per JSON body of the reference.
+Helpers (clients of the fake, leak checks) are in `tests.support`; pytest's `pythonpath`
+puts the repository root on the path, so every module imports them as `tests.<module>`.
+No test sees the machine's proxy variables unless it sets them itself.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-# The repository root, so tests can import `codegen` and `tests.reference_examples`.
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from tests.reference_examples import REFERENCE_EXAMPLES
 
-from tests.reference_examples import REFERENCE_EXAMPLES  # noqa: E402
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite talks to loopback: a proxy set on the machine must not stand in between."""
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -9,10 +9,8 @@ import time
 
 import aiohttp
 import pytest
-from tests.matching import assert_matches
 
 from godeploy import (
-    AiohttpTransport,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -30,32 +28,10 @@ from godeploy import (
     RetryPolicy,
     ServiceUnavailableError,
     Timeout,
-    TransportRequest,
-    TransportResponse,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
-
-
-class RecordingTransport:
-    """Wraps the real transport and notes when each request left (a user-level seam)."""
-
-    def __init__(self) -> None:
-        self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
-
-    async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+from tests.matching import assert_matches
+from tests.support import RecordingTransport, acquired_connections, make_client
 
 
 @pytest.fixture
@@ -64,11 +40,6 @@ async def transport():
     recording = RecordingTransport()
     yield recording
     await recording.aclose()
-
-
-def acquired_connections(client: GoDeployClient) -> int:
-    session = client.transport.session  # type: ignore[attr-defined]
-    return 0 if session is None else len(session.connector._acquired)
 
 
 # --- operations -------------------------------------------------------------------------------

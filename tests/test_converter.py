@@ -14,7 +14,6 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
 from godeploy import dumps, models
 from godeploy._converter import decode_json, structure, structure_json, unstructure
@@ -33,6 +32,7 @@ from godeploy.models import (
     Product,
     ProductPage,
 )
+from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
 EXAMPLES = {e.id: e for e in REFERENCE_EXAMPLES}
 MODELS = {
@@ -583,9 +583,9 @@ def test_a_created_inside_the_spec_pattern_is_read(created: str, expected: datet
 
 def test_the_date_time_pattern_is_the_specs() -> None:
     import yaml
-    from tests.reference_examples import SPEC_PATH
 
     from godeploy._converter import DATE_TIME_PATTERN
+    from tests.reference_examples import SPEC_PATH
 
     spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     created = spec["components"]["schemas"]["Order"]["properties"]["created"]

@@ -1,6 +1,8 @@
 """The architecture's import rules, checked on the source."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import godeploy
@@ -43,6 +45,21 @@ def test_only_the_transport_imports_aiohttp():
     assert users == {"_transport.py"}
 
 
+def test_only_the_fleet_imports_redis_and_arq():
+    users = {
+        path.relative_to(SOURCE).as_posix()
+        for path in sdk_files()
+        if {name.partition(".")[0] for name in runtime_imports(path)} & {"redis", "arq"}
+    }
+    assert users
+    assert all(user.startswith("fleet/") for user in users), users
+
+
+def test_importing_the_sdk_needs_no_fleet_extra():
+    code = "import sys, godeploy; assert not {'redis', 'arq'} & set(sys.modules), sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
 def test_the_fake_never_imports_the_client():
     client_modules = {
         "godeploy",
@@ -74,6 +91,7 @@ def test_lower_layers_do_not_import_higher_ones():
         {"pagination", "fanout"},
         {"resources"},
         {"_client"},
+        {"fleet"},
     ]
     rank = {name: level for level, names in enumerate(layers) for name in names}
     for path in sdk_files():

@@ -14,49 +14,19 @@ from uuid import UUID
 import pytest
 
 from godeploy import (
-    AiohttpTransport,
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
     GoDeployClient,
     RateLimitError,
-    RetryPolicy,
     ServiceUnavailableError,
     Timeout,
-    TransportRequest,
-    TransportResponse,
 )
-from godeploy.testing import FakeGoDeploy, Fault
+from godeploy.testing import Fault
+from tests.support import FAST_RETRIES, RecordingTransport, make_client
 
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 GUARD = 10.0
 """Seconds after which a test gives up on a call that should have ended long before."""
-
-
-class RecordingTransport:
-    """The real transport, noting when each request left."""
-
-    def __init__(self) -> None:
-        self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
-
-    async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
-        return await self.inner.send(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def __aenter__(self) -> RecordingTransport:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-def make_client(fake: FakeGoDeploy, **options) -> GoDeployClient:
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
 
 
 async def outcome(call) -> tuple[float, object]:
@@ -276,6 +246,28 @@ async def test_a_create_retried_after_a_refused_connect_never_claims_it_may_exis
                     timeout=0.3,
                 )
     assert caught.value.request_sent is False
+
+
+async def test_a_create_that_times_out_waiting_for_a_connection_sent_nothing(fake_godeploy):
+    # The pool's one connection is held by a stalled GET; the create times out in the queue.
+    fake_godeploy.faults.add(Fault.stall(3), route="getOrder", times=1)
+    async with make_client(fake_godeploy, max_connections=1) as client:
+        product = await anext(aiter(client.products.list()))
+        holder = asyncio.create_task(client.orders.get(fake_godeploy.order_ids()[0], timeout=5))
+        await asyncio.sleep(0.2)
+        async with asyncio.timeout(GUARD):
+            with pytest.raises(APITimeoutError, match="waiting for a connection") as caught:
+                await client.orders.create(
+                    purchase_order_reference="PO-POOL",
+                    email_keys=False,
+                    order_items=[{"feature_set_id": product.id, "quantity": 1}],
+                    timeout=0.5,
+                )
+        holder.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await holder
+    assert caught.value.request_sent is False
+    assert fake_godeploy.count("createOrder") == 0
 
 
 # Item 7: small contract gaps ---------------------------------------------------------------

@@ -29,6 +29,7 @@ from godeploy._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     RequestValidationError,
+    ResponseTooLargeError,
     ResponseValidationError,
     ServiceUnavailableError,
 )
@@ -54,12 +55,14 @@ from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
     AsyncTransport,
+    MockTransport,
     TransportRequest,
     TransportResponse,
 )
 from godeploy._version import __version__
-from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager, Page
+from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
     "APIConnectionError",
@@ -86,6 +89,7 @@ __all__ = [
     "Links",
     "LocalLimits",
     "MethodNotAllowedError",
+    "MockTransport",
     "NotAcceptableError",
     "NotFoundError",
     "Order",
@@ -103,6 +107,7 @@ __all__ = [
     "Product",
     "RateLimitError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "RetryBudget",
     "RetryPolicy",

@@ -23,7 +23,12 @@ from godeploy._core import ClientCore
 from godeploy._exceptions import RequestValidationError
 from godeploy._pacing import Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy, with_max_retries
-from godeploy._transport import AiohttpTransport, AsyncTransport
+from godeploy._transport import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    AiohttpTransport,
+    AsyncTransport,
+    SSLOption,
+)
 from godeploy._version import __version__
 from godeploy.resources import FeatureSets, OrderItems, Orders, Products
 
@@ -59,6 +64,11 @@ class GoDeployClient:
             client's own: a `LocalLimits` shared by several clients, or a
             `godeploy.fleet.FleetLimits` shared by a fleet. The client does not close it.
         allow_insecure_http: allow `http://` to a host that is not loopback.
+        max_response_bytes: the largest response body read, after decompression (32 MiB);
+            a larger one raises `ResponseTooLargeError`.
+        trust_env: honour `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` (own session only).
+        ssl: TLS verification (own session only): True (the system's CAs), a CA bundle path,
+            an `ssl.SSLContext`, or False (no checks). See `AiohttpTransport`.
 
     Raises:
         RequestValidationError: a bad option.
@@ -80,9 +90,21 @@ class GoDeployClient:
         max_requests_per_second: float | None = None,
         limits: Limits | None = None,
         allow_insecure_http: bool = False,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        trust_env: bool = True,
+        ssl: SSLOption = True,
     ) -> None:
         if session is not None and transport is not None:
             raise RequestValidationError("pass session= or transport=, not both")
+        if transport is not None and (
+            max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES
+            or trust_env is not True
+            or ssl is not True
+        ):
+            raise RequestValidationError(
+                "max_response_bytes=, trust_env= and ssl= configure the aiohttp transport: "
+                "with transport=, set them on your transport"
+            )
         if limits is not None and (retry_budget is not None or max_requests_per_second is not None):
             raise RequestValidationError(
                 "pass limits=, or retry_budget=/max_requests_per_second=, not both"
@@ -104,7 +126,11 @@ class GoDeployClient:
             )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(
-            session=session, max_connections=max_connections
+            session=session,
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            trust_env=trust_env,
+            ssl=ssl,
         )
         self._core = ClientCore(
             transport=self._transport,

@@ -4,6 +4,7 @@
     ├── ClientClosedError                 a call on a client after aclose()
     ├── RequestValidationError            bad input, caught before any I/O (also ValueError)
     ├── ResponseValidationError           a response body that does not fit the models
+    │   └── ResponseTooLargeError         ... because it is past max_response_bytes
     ├── PaginationError                   a pager that would loop, skip or leave the origin
     ├── OrderOutcomeUnknownError          a create that may or may not have made the order
     ├── APIConnectionError                the request did not get a response
@@ -57,6 +58,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RequestValidationError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServiceUnavailableError",
     "error_from_response",
@@ -97,6 +99,21 @@ class ResponseValidationError(GoDeployError):
         super().__init__(message)
         self.path = path
         self.url = None if url is None else _safe_url(url)
+
+
+class ResponseTooLargeError(ResponseValidationError):
+    """A response body past the client's `max_response_bytes` (counted after decompression).
+
+    The transport stops reading at the limit and drops the connection; nothing is decoded.
+    Raise the limit with `GoDeployClient(max_response_bytes=...)`.
+
+    Attributes:
+        max_bytes: the limit the body went past.
+    """
+
+    def __init__(self, message: str, *, max_bytes: int, url: URL | str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.max_bytes = max_bytes
 
 
 class PaginationError(GoDeployError):

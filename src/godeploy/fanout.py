@@ -3,54 +3,48 @@
 `FanOut` pulls inputs from an iterable or async iterable only when a slot is free, so memory
 and the number of tasks are bounded by the concurrency, not by the number of inputs. Results
 come as they complete, or in input order with `ordered=True` (through a bounded reorder
-buffer). Closing it (`async with`, `aclose()`, or the end of iteration) cancels what is still in
-flight and waits for it, so every connection is back in the pool when it returns.
+buffer).
+
+Stopping early needs nothing but leaving the loop. The iterator that `async for` takes from a
+`FanOut` is the one object through which the consumer holds the run, and nothing of the run
+(its reader task, its fetch tasks, their callbacks) refers back to it. So when a `break` or an
+exception leaves the loop, CPython frees that iterator at once, and its `__del__` cancels what
+is in flight there and then; the cancelled tasks finish on the next turn of the event loop,
+releasing their connections. No async generator is involved, so nothing waits for the garbage
+collector's finalizer. `aclose()` (or `async with`) cancels the same way and also waits until
+every task has finished.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+)
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
-from attrs import define, field
+from godeploy._exceptions import RequestValidationError
 
-from godeploy._exceptions import GoDeployError, RequestValidationError
-from godeploy._generated.models import OrderItem
-
-__all__ = ["FanOut", "OrderItemsResult"]
+__all__ = ["FanOut"]
 
 In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-@define(frozen=True, kw_only=True)
-class OrderItemsResult:
-    """The items of one order, or why they could not be fetched.
-
-    Attributes:
-        order_id: the order, as it was given.
-        items: every item of the order, from every page (empty when `error` is set).
-        error: the error that remained after retries, or None.
-    """
-
-    order_id: int
-    items: list[OrderItem] = field(factory=list)
-    error: GoDeployError | None = None
-
-    @property
-    def ok(self) -> bool:
-        """Whether the items were fetched."""
-        return self.error is None
-
-
 class FanOut(Generic[In, Out]):
     """Runs `work` over every input with at most `concurrency` in flight.
 
-    Iterate it once with `async for`. Use `async with` (or `aclose()`) when you may stop early,
-    so in-flight work is cancelled at once rather than when the iterator is garbage-collected.
+    Iterate it once with `async for`. Leaving the loop early (`break`, an exception) cancels
+    the work in flight at once. `aclose()`, or `async with`, cancels it too and waits until it
+    has finished, so every connection is back in the pool when it returns; called from another
+    task while the consumer waits for a result, it ends the consumer's loop.
 
     Args:
         inputs: an iterable or async iterable, consumed lazily.
@@ -79,19 +73,18 @@ class FanOut(Generic[In, Out]):
         # In order, a slow head-of-line input may hold finished results back; the buffer holds at
         # most this many, then no new input starts until the head finishes.
         self.reorder_window = 2 * concurrency
-        self._iterator: AsyncIterator[Out] | None = None
+        self._run: _Run[In, Out] | None = None
 
     def __aiter__(self) -> AsyncIterator[Out]:
-        if self._iterator is not None:
+        if self._run is not None:
             raise RuntimeError("a FanOut can be iterated only once")
-        self._iterator = self._run()
-        return self._iterator
+        self._run = _Run(self)
+        return _Results(self._run)
 
     async def aclose(self) -> None:
         """Cancel what is in flight and wait for it; idempotent."""
-        iterator = self._iterator
-        if iterator is not None and hasattr(iterator, "aclose"):
-            await iterator.aclose()
+        if self._run is not None:
+            await self._run.aclose()
 
     async def __aenter__(self) -> FanOut[In, Out]:
         return self
@@ -104,72 +97,238 @@ class FanOut(Generic[In, Out]):
     ) -> None:
         await self.aclose()
 
-    async def _run(self) -> AsyncIterator[Out]:
-        """The fan-out loop: hand out what finished, fill free slots, sleep until woken.
 
-        Each task reports its own completion (a done callback), so a wake-up costs the same
-        whatever the concurrency; asyncio.wait would add and remove a callback on every task in
-        flight each time one finishes.
-        """
-        inputs = _as_async_iterator(self._inputs)
-        # A reader task reads ahead (at most `concurrency` inputs) so that a slow input, such as
-        # the order pager fetching its next page, never leaves the slots idle meanwhile.
-        ahead: asyncio.Queue[In] = asyncio.Queue(maxsize=self.concurrency)
-        alarm = _Alarm()
-        completed: deque[asyncio.Future[Out]] = deque()
+class _Results(Generic[Out]):
+    """The iterator `async for` holds: the consumer's only handle on the run.
 
-        def on_done(task: asyncio.Future[Out]) -> None:
-            completed.append(task)
-            alarm.ring()
+    Nothing refers to it but the consumer, so it is freed as soon as the consumer leaves its
+    loop, and freeing it stops the run.
+    """
 
-        reader = asyncio.ensure_future(_read_into(inputs, ahead, alarm))
-        reader.add_done_callback(alarm.ring)
-        running: dict[asyncio.Future[Out], int] = {}
-        finished: dict[int, Out] = {}
-        next_index = 0
-        next_to_yield = 0
+    __slots__ = ("_run",)
+
+    def __init__(self, run: _Run[Any, Out]) -> None:
+        self._run = run
+
+    def __aiter__(self) -> _Results[Out]:
+        return self
+
+    async def __anext__(self) -> Out:
+        """The next result: hand out what finished, fill free slots, sleep until woken."""
+        run = self._run
+        if not run.started:
+            run.start()
         try:
-            while True:
-                while completed:
-                    task = completed.popleft()
-                    index = running.pop(task)
+            while not run.closed:
+                while run.completed:
+                    task = run.completed.popleft()
+                    index = run.running.pop(task)
                     result = task.result()
-                    if self.ordered:
-                        finished[index] = result
-                    else:
-                        yield result
-                while next_to_yield in finished:
-                    yield finished.pop(next_to_yield)
-                    next_to_yield += 1
-                while self._has_room(running, finished) and not ahead.empty():
-                    task = asyncio.ensure_future(self._work(ahead.get_nowait()))
-                    task.add_done_callback(on_done)
-                    running[task] = next_index
-                    next_index += 1
-                if reader.done() and ahead.empty():
-                    reader.result()  # an input that failed fails the fan-out
-                    if not running:
-                        return
-                if not completed:
-                    await alarm.wait()
+                    if not run.ordered:
+                        run.fill()
+                        return result
+                    run.finished[index] = result
+                if run.next_to_yield in run.finished:
+                    result = run.finished.pop(run.next_to_yield)
+                    run.next_to_yield += 1
+                    run.fill()
+                    return result
+                run.fill()
+                if not run.running and run.drained():
+                    break
+                await run.alarm.wait()
+        except BaseException:
+            await run.aclose()
+            raise
+        await run.aclose()
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Stop the run and wait for it, as `FanOut.aclose()` does; idempotent."""
+        await self._run.aclose()
+
+    def __del__(self) -> None:
+        self._run.stop()
+
+
+class _Run(Generic[In, Out]):
+    """One pass of a fan-out: its reader, the work in flight and the results not yet handed out.
+
+    It owns every task it starts: `aclose()` cancels and awaits them all, `stop()` cancels
+    them without waiting (for `_Results.__del__`, which cannot await). It never refers to the
+    `_Results` iterator, so the consumer's going away is seen the moment it happens.
+
+    `start` and `stop` are where a run begins and ends, `launch` and `landed` where one
+    input's work starts and finishes; `_Results.__anext__` is where results are handed out.
+    """
+
+    __slots__ = (
+        "ahead",
+        "alarm",
+        "closed",
+        "completed",
+        "concurrency",
+        "finished",
+        "inputs",
+        "next_index",
+        "next_to_yield",
+        "ordered",
+        "reader",
+        "room",
+        "running",
+        "source",
+        "started",
+        "window",
+        "work",
+    )
+
+    def __init__(self, fan_out: FanOut[In, Out]) -> None:
+        self.inputs = fan_out._inputs
+        self.work = fan_out._work
+        self.concurrency = fan_out.concurrency
+        self.ordered = fan_out.ordered
+        self.window = fan_out.reorder_window
+        # A plain iterable is read when a slot is free; an async one by a reader task that
+        # reads ahead (at most `concurrency` inputs), so that a slow input, such as the order
+        # pager fetching its next page, never leaves the slots idle meanwhile.
+        self.source: Iterator[In] | None = None
+        self.ahead: deque[In] = deque()
+        self.room = _Alarm()  # wakes the reader once the read-ahead is down to half
+        self.reader: asyncio.Task[None] | None = None
+        self.started = False
+        self.alarm = _Alarm()
+        # Each task reports its own completion (a done callback), so a wake-up costs the same
+        # whatever the concurrency; asyncio.wait would add and remove a callback on every task
+        # in flight each time one finishes.
+        self.completed: deque[asyncio.Future[Out]] = deque()
+        self.running: dict[asyncio.Future[Out], int] = {}
+        self.finished: dict[int, Out] = {}
+        self.next_index = 0
+        self.next_to_yield = 0
+        self.closed = False
+
+    def start(self) -> None:
+        """Begin reading the inputs (on the first request for a result)."""
+        self.started = True
+        inputs = self.inputs
+        if isinstance(inputs, AsyncIterable):
+            self.reader = asyncio.ensure_future(self.read(aiter(inputs)))
+            self.reader.add_done_callback(self.alarm.ring)
+        else:
+            self.source = iter(inputs)
+
+    def fill(self) -> None:
+        """Start work on the next inputs while there is room."""
+        while self.has_room():
+            source = self.source
+            if source is not None:
+                try:
+                    value = next(source)
+                except StopIteration:
+                    self.source = None
+                    return
+            elif not self.ahead:
+                return
+            else:
+                value = self.ahead.popleft()
+                # Woken in batches, not once per input: a task switch per input costs.
+                if len(self.ahead) <= self.concurrency // 2:
+                    self.room.ring()
+            self.launch(value)
+
+    async def read(self, inputs: AsyncIterator[In]) -> None:
+        """The reader task: keep up to `concurrency` async inputs read ahead; ring for each.
+
+        The input is closed here, whether it ended, failed or the reader was cancelled, so an
+        async generator's `finally` runs now and not when the garbage collector finds it.
+        """
+        ahead, limit = self.ahead, self.concurrency
+        try:
+            async for value in inputs:
+                while len(ahead) >= limit:
+                    await self.room.wait()
+                ahead.append(value)
+                self.alarm.ring()
         finally:
-            pending: list[asyncio.Future[Any]] = [*running, reader]
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
             close = getattr(inputs, "aclose", None)
             if close is not None:
                 await close()
 
-    def _has_room(self, running: dict[Any, int], finished: dict[int, Any]) -> bool:
-        """Whether another input may start (a free slot, and room in the reorder buffer)."""
-        if len(running) >= self.concurrency:
+    def drained(self) -> bool:
+        """Whether every input has been started; an input that failed raises here."""
+        if self.source is not None:
             return False
-        return not self.ordered or len(running) + len(finished) < self.reorder_window
+        reader = self.reader
+        if reader is None:
+            return True
+        if reader.done() and not self.ahead:
+            reader.result()
+            return True
+        return False
+
+    def launch(self, value: In) -> None:
+        """Start the work on one input."""
+        task = asyncio.ensure_future(self.work(value))
+        task.add_done_callback(self.landed)
+        self.running[task] = self.next_index
+        self.next_index += 1
+
+    def landed(self, task: asyncio.Future[Out]) -> None:
+        """One input's work finished (a done callback): queue it for the consumer."""
+        if not self.closed:
+            self.completed.append(task)
+            self.alarm.ring()
+
+    def has_room(self) -> bool:
+        """Whether another input may start (a free slot, and room in the reorder buffer)."""
+        running = len(self.running)
+        if running >= self.concurrency:
+            return False
+        return not self.ordered or running + len(self.finished) < self.window
+
+    def tasks(self) -> list[asyncio.Future[Any]]:
+        """Every task of the run that may not have been awaited yet."""
+        tasks: list[asyncio.Future[Any]] = list(self.running)
+        if self.reader is not None:
+            tasks.append(self.reader)
+        return tasks
+
+    def stop(self) -> None:
+        """Stop now, without waiting: cancel every task; idempotent.
+
+        Every end of a run comes here first: the last result, an error, `aclose()`, and the
+        consumer's going away.
+        """
+        if self.closed:
+            return
+        self.closed = True
+        self.completed.clear()
+        self.finished.clear()
+        for task in self.tasks():
+            if task.get_loop().is_closed():
+                return  # the loop is gone, and its tasks with it
+            if not task.done():
+                task.cancel()
+            # No one is left to be told how it ended: not worth a log line from asyncio.
+            task.add_done_callback(_forget)
+        self.alarm.ring()  # a consumer waiting for a result (aclose from another task) stops
+
+    async def aclose(self) -> None:
+        """Cancel every task and wait until all have finished; idempotent."""
+        self.stop()
+        tasks = self.tasks()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.running.clear()
+            self.reader = None
 
 
 class _Alarm:
-    """Wakes the fan-out loop: a task finished, an input arrived or the input ended."""
+    """Wakes its one sleeper: the consumer, or the reader (room in the read-ahead).
+
+    The consumer is woken when a task finished, an input arrived, the input ended or the run
+    was closed.
+    """
 
     __slots__ = ("_waiter",)
 
@@ -177,7 +336,7 @@ class _Alarm:
         self._waiter: asyncio.Future[None] | None = None
 
     def ring(self, _: object = None) -> None:
-        """Wake the loop if it sleeps (a done callback, hence the ignored argument)."""
+        """Wake the sleeper if there is one (a done callback, hence the ignored argument)."""
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -191,21 +350,7 @@ class _Alarm:
             self._waiter = None
 
 
-async def _read_into(inputs: AsyncIterator[In], ahead: asyncio.Queue[In], alarm: _Alarm) -> None:
-    """Move inputs into the bounded queue (waiting while it is full); ring for each."""
-    async for value in inputs:
-        await ahead.put(value)
-        alarm.ring()
-
-
-async def _iterate(inputs: Iterable[Any]) -> AsyncIterator[Any]:
-    """An async iterator over a plain iterable."""
-    for value in inputs:
-        yield value
-
-
-def _as_async_iterator(inputs: Iterable[In] | AsyncIterable[In]) -> AsyncIterator[In]:
-    """Accept either kind of iterable."""
-    if isinstance(inputs, AsyncIterable):
-        return aiter(inputs)
-    return _iterate(inputs)
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Mark a task's outcome as seen (a done callback of an abandoned run)."""
+    if not task.cancelled():
+        task.exception()

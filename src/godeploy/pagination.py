@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar
 
-from attrs import define
+from attrs import define, evolve
 from yarl import URL
 
 from godeploy._core import CallOptions, ClientCore
@@ -92,13 +92,15 @@ class AsyncPager(Generic[T]):
         self.max_items = max_items
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return _Items(_Walk(self), self.max_items)
+        return _Items(_Walk(self))
 
-    async def pages(self) -> AsyncIterator[Page[T]]:
-        """Yield whole pages, from `start_page` until the last (or an empty) page."""
-        walk = _Walk(self)
-        while (page := await walk.next_page()) is not None:
-            yield page
+    def pages(self) -> AsyncIterator[Page[T]]:
+        """Whole pages, from `start_page` until the last (or an empty) page.
+
+        With `max_items`, the pages stop once that many items have come, and the last page's
+        `items` is cut to the limit (its `page_info` still tells what the server sent).
+        """
+        return _Pages(_Walk(self))
 
     def _next(
         self, url: URL, query: dict[str, str | int], page: Page[T]
@@ -144,12 +146,12 @@ class _Walk(Generic[T]):
             self._query["_pageSize"] = pager.page_size
         self._expected = pager.start_page
         self._seen: set[int] = set()
-        self._yielded_items = 0
+        self._remaining = pager.max_items
         self._last: Page[T] | None = None
-        self._finished = False
+        self._finished = self._remaining == 0
 
     async def next_page(self) -> Page[T] | None:
-        """Fetch and check the next page; None after the last one."""
+        """Fetch and check the next page (cut to `max_items`); None after the last one."""
         if self._finished:
             return None
         pager = self._pager
@@ -165,11 +167,18 @@ class _Walk(Generic[T]):
             links=model.links,
         )
         self._check(page)
-        self._yielded_items += len(page.items)
-        limit_reached = pager.max_items is not None and self._yielded_items >= pager.max_items
-        self._finished = limit_reached or not page.has_next
         self._last = page
+        self._finished = not page.has_next
+        if self._remaining is not None:
+            if len(page.items) >= self._remaining:
+                page = evolve(page, items=page.items[: self._remaining])
+                self._finished = True
+            self._remaining -= len(page.items)
         return page
+
+    def stop(self) -> None:
+        """Fetch no further page."""
+        self._finished = True
 
     def _check(self, page: Page[T]) -> None:
         """Refuse another page than the one asked, or a page seen before."""
@@ -184,41 +193,59 @@ class _Walk(Generic[T]):
 
 
 class _Items(Generic[T]):
-    """The items of a walk, up to `max_items`.
+    """The items of a walk.
 
     A plain async iterator: no async generator to register and finalise per listing, which
-    counts when `for_orders` walks the items of thousands of orders.
+    counts when `for_orders` walks the items of thousands of orders, and nothing left for the
+    garbage collector to close when a consumer breaks out of its loop.
     """
 
-    __slots__ = ("_index", "_items", "_remaining", "_walk")
+    __slots__ = ("_index", "_items", "_walk")
 
-    def __init__(self, walk: _Walk[T], max_items: int | None) -> None:
+    def __init__(self, walk: _Walk[T]) -> None:
         self._walk = walk
         self._items: list[T] = []
         self._index = 0
-        self._remaining = max_items
 
     def __aiter__(self) -> _Items[T]:
         return self
 
     async def __anext__(self) -> T:
-        if self._remaining == 0:
-            raise StopAsyncIteration
         while self._index >= len(self._items):
             page = await self._walk.next_page()
             if page is None:
-                self._remaining = 0
                 raise StopAsyncIteration
             self._items, self._index = page.items, 0
         item = self._items[self._index]
         self._index += 1
-        if self._remaining is not None:
-            self._remaining -= 1
         return item
 
     async def aclose(self) -> None:
         """Stop: no further page is fetched."""
-        self._remaining = 0
+        self._walk.stop()
+        self._items, self._index = [], 0
+
+
+class _Pages(Generic[T]):
+    """The pages of a walk; a plain async iterator, like `_Items`."""
+
+    __slots__ = ("_walk",)
+
+    def __init__(self, walk: _Walk[T]) -> None:
+        self._walk = walk
+
+    def __aiter__(self) -> _Pages[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        page = await self._walk.next_page()
+        if page is None:
+            raise StopAsyncIteration
+        return page
+
+    async def aclose(self) -> None:
+        """Stop: no further page is fetched."""
+        self._walk.stop()
 
 
 def _page_number(value: object, *, default: int) -> int:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import _decoding, _fanout, _memory, _throughput
+from . import _decoding, _fanout, _fleet, _memory, _throughput
 from ._harness import BUILD, Cores, pin_cores
 from ._report import Row, markdown, write_json
 
@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     "2": ("client overhead and peer (sections 2 and 3)", _throughput.run),
     "4": ("decoding", _decoding.run),
     "5": ("memory", _memory.run),
+    "6": ("the fleet: worker processes, the fleet-wide cap", _fleet.run),
 }
 
 
@@ -27,7 +28,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="measured runs per figure (>= 5)")
     parser.add_argument(
-        "--sections", default=",".join(SECTIONS), help="which to run: 1,2,4,5 (2 includes 3)"
+        "--sections", default=",".join(SECTIONS), help="which to run: 1,2,4,5,6 (2 includes 3)"
     )
     parser.add_argument("--json", type=Path, default=BUILD / "bench.json", help="where to write")
     return parser

@@ -2,8 +2,8 @@
 
 The generator conflicts with our dev dependencies, so it lives in its own venv
 (build/opc-venv, made with `python3 -m venv`); the client it writes (build/peer, never
-committed) runs on httpx + attrs from .venv. `generate()` returns the imported package, or the
-reason it could not be had.
+committed) runs on httpx + attrs from the benchmarks' venv (build/bench-venv). `generate()`
+returns the imported package, or the reason it could not be had.
 """
 
 from __future__ import annotations

@@ -24,7 +24,9 @@ CONNECTION_OPTIONS = {
     "--allow-insecure-http",
 }
 # The only commands that start a fake on their own: they never talk to a real API.
-WITHOUT_CONNECTION = {"godeploy demo", "godeploy fake-server"}
+WITHOUT_CONNECTION = {"godeploy demo", "godeploy fake-server", "godeploy fleet demo"}
+# They talk to the fleet's Redis only (`--redis`), never to the API.
+REDIS_ONLY = {"godeploy fleet status", "godeploy fleet cancel"}
 STREAMS = ("stdout", "stderr", "__stdout__", "__stderr__")
 WRITES = ("write", "writelines")
 
@@ -46,10 +48,12 @@ def _options(command: Any) -> set[str]:
 def test_every_command_but_demo_and_fake_server_takes_the_connection_options():
     commands = _leaf_commands(typer.main.get_command(app), "godeploy")
 
-    assert commands.keys() >= WITHOUT_CONNECTION
+    assert commands.keys() >= WITHOUT_CONNECTION | REDIS_ONLY
     for path, command in commands.items():
-        if path in WITHOUT_CONNECTION:
+        if path in WITHOUT_CONNECTION | REDIS_ONLY:
             assert not _options(command) & CONNECTION_OPTIONS, path
+            if path in REDIS_ONLY:
+                assert "--redis" in _options(command), path
         else:
             assert _options(command) >= CONNECTION_OPTIONS, path
             envvars = {param.name: param.envvar for param in command.params}

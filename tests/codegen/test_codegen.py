@@ -19,11 +19,11 @@ from uuid import UUID
 import attrs
 import pytest
 import yaml
-from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
 from codegen import load_module
 from godeploy._converter import structure, unstructure
+from tests.reference_examples import ROOT, SPEC_PATH
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 PACKAGE = ROOT / "src" / "godeploy"

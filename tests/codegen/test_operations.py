@@ -11,12 +11,12 @@ from types import ModuleType
 import attrs
 import pytest
 import yaml
-from tests.codegen.test_codegen import assert_golden
-from tests.reference_examples import ROOT, SPEC_PATH
 
 import codegen
 from codegen import load_module
 from godeploy._generated import operations
+from tests.codegen.test_codegen import assert_golden
+from tests.reference_examples import ROOT, SPEC_PATH
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "operations.py"
 

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from reliability_support import TokenGuard
 
 from godeploy.testing import FakeGoDeploy
+from tests.reliability.reliability_support import TokenGuard
 
 
 @pytest.fixture(autouse=True)

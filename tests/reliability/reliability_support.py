@@ -1,7 +1,7 @@
 """Helpers of the reliability suite: clients, a fake on its own thread, leak checks, figures.
 
-Imported by the suite's modules as `reliability_support` (pytest puts this directory on the
-path, as it does for every test directory without an `__init__.py`).
+Imported as `from tests.reliability.reliability_support import ...`. The clients of the fake
+and the connection check are the suite-wide ones of `tests.support`, re-exported here.
 """
 
 from __future__ import annotations
@@ -23,31 +23,20 @@ from typing import Any, TypeVar
 from aiohttp import web
 from yarl import URL
 
-from godeploy import GoDeployClient, RetryPolicy
 from godeploy.testing import FakeGoDeploy
+
+# Re-exported (for modules that import them from here): defined once, in tests.support.
+from tests.support import FAST_RETRIES as FAST_RETRIES
+from tests.support import acquired_connections as acquired_connections
+from tests.support import make_client as make_client
 
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_PATH = ROOT / "build" / "reliability.json"
 
-FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
-"""The default policy's shape (3 retries, full jitter) with millisecond backoffs."""
-
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}")
 """Any JWT (the fake's tokens are JWTs): none may show up where the token must not."""
-
-
-def make_client(fake: FakeGoDeploy, **options: Any) -> GoDeployClient:
-    """A client of `fake` with fast retries unless told otherwise."""
-    options.setdefault("retry_policy", FAST_RETRIES)
-    return GoDeployClient(fake.token, fake.business_unit_id, base_url=fake.url, **options)
-
-
-def acquired_connections(client: GoDeployClient) -> int:
-    """Connections the client's connector has handed out and not got back."""
-    session = client.transport.session  # type: ignore[attr-defined]
-    return 0 if session is None else len(session.connector._acquired)
 
 
 def other_tasks() -> list[asyncio.Task[Any]]:

@@ -18,17 +18,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import (
-    LoopAudit,
-    ThreadedFake,
-    acquired_connections,
-    make_client,
-    other_tasks,
-    record_figures,
-)
 
 from godeploy import GoDeployClient, GoDeployError, RetryPolicy, Timeout
 from godeploy.testing import FakeGoDeploy, Fault
+from tests.reliability.reliability_support import (
+    LoopAudit,
+    ThreadedFake,
+    other_tasks,
+    record_figures,
+)
+from tests.support import acquired_connections, make_client
 
 EXAMPLES = settings(
     max_examples=20,

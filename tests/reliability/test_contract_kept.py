@@ -10,9 +10,9 @@ from __future__ import annotations
 import ast
 
 import yaml
-from reliability_support import ROOT
 
 from godeploy.testing import ROUTES
+from tests.reliability.reliability_support import ROOT
 
 CONTRACT_TEST = ROOT / "tests" / "testing" / "test_fake_schemathesis.py"
 SPEC = ROOT / "openapi" / "orders-v2.yaml"

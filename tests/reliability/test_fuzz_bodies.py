@@ -24,7 +24,6 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import BodyServer, CannedResponse
 
 from godeploy import (
     APIStatusError,
@@ -53,6 +52,7 @@ from godeploy.models import (
     ProductPage,
     User,
 )
+from tests.reliability.reliability_support import BodyServer, CannedResponse
 
 FUZZ = settings(
     max_examples=60,

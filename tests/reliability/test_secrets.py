@@ -14,7 +14,6 @@ import logging
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reliability_support import TokenGuard, exception_texts, leaks_in, make_client
 
 from godeploy import (
     APIStatusError,
@@ -27,6 +26,8 @@ from godeploy import (
     TransportRequest,
 )
 from godeploy.testing import FakeGoDeploy, Fault
+from tests.reliability.reliability_support import TokenGuard, exception_texts, leaks_in
+from tests.support import make_client
 
 UNIT = "6f1b3a8e-2f0e-4d54-9a53-0f1b2c3d4e5f"
 

@@ -13,17 +13,16 @@ import time
 from collections import Counter
 
 import psutil
-from reliability_support import (
-    acquired_connections,
-    make_client,
+
+from godeploy import ResponseValidationError, Timeout
+from godeploy.testing import FakeGoDeploy, Fault
+from tests.reliability.reliability_support import (
     only_handler,
     other_tasks,
     record_figures,
     sdk_tasks,
 )
-
-from godeploy import ResponseValidationError, Timeout
-from godeploy.testing import FakeGoDeploy, Fault
+from tests.support import acquired_connections, make_client
 
 ORDERS = 50_000
 WARM_UP = 10_000
@@ -75,7 +74,8 @@ async def soak(token_guard):
         assert len(order_ids) == ORDERS
         seen: Counter[int] = Counter()  # the test's own memory: about 2 MiB more at the end
         errors: Counter[str] = Counter()
-        timeout = Timeout(connect=5, attempt=0.5, total=60)
+        # Attempts time out well inside the 2 s stall, with room for a loaded machine.
+        timeout = Timeout(connect=5, attempt=1.0, total=60)
         client = make_client(fake, timeout=timeout)  # the default retry budget
         start_rss, start_objects = memory()
         async with client:

@@ -9,8 +9,7 @@ import pytest
 import pytest_asyncio
 
 from godeploy.testing import FakeGoDeploy
-
-from .fake_support import Api
+from tests.testing.fake_support import Api
 
 
 @pytest_asyncio.fixture

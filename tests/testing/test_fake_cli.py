@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import socket
@@ -54,7 +55,10 @@ async def test_serves_what_it_prints_until_interrupted(stop_signal):
                 stream.close()
 
 
-@pytest.mark.parametrize("arguments", [["--orders", "-1"], ["--products", "0"], ["--port", "x"]])
+@pytest.mark.parametrize(
+    "arguments",
+    [["--orders", "-1"], ["--products", "0"], ["--port", "x"], ["--rate-limit", "0"]],
+)
 def test_bad_arguments_exit_2(arguments):
     result = subprocess.run(
         [sys.executable, "-m", "godeploy.testing", *arguments],
@@ -81,3 +85,38 @@ def test_a_port_in_use_exits_1():
         )
     assert result.returncode == 1
     assert f"cannot serve on port {port}" in result.stderr
+
+
+async def test_rate_limit_refuses_and_the_last_line_tells_what_it_saw():
+    process = start("--port", "0", "--orders", "10", "--rate-limit", "2")
+    try:
+        assert process.stdout is not None
+        lines = [await asyncio.to_thread(process.stdout.readline) for _ in range(5)]
+        assert lines[4] == "rate limit: 2 requests/s\n"
+        url = re.search(r"http://127\.0\.0\.1:\d+", lines[0]).group(0)
+        token = lines[1].removeprefix("token: ").strip()
+        unit = lines[2].removeprefix("business unit id: ").strip()
+        async with aiohttp.ClientSession() as session:
+
+            async def get() -> int:
+                async with session.get(
+                    f"{url}/api/v2/products",
+                    params={"businessUnitId": unit},
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as reply:
+                    return reply.status
+
+            statuses = await asyncio.gather(get(), get(), get())
+        assert sorted(statuses) == [200, 200, 429]
+        process.send_signal(signal.SIGTERM)
+        rest, _ = await asyncio.to_thread(process.communicate, timeout=10)
+        assert process.returncode == 0
+        stats = json.loads(rest.splitlines()[-1].removeprefix("stats: "))
+        assert stats["requests"] == 3
+        assert stats["rate_limited"] == 1
+        assert stats["busiest_window"] == 3
+        assert sum(stats["requests_per_window"]) == 3
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()

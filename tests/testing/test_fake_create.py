@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from .fake_support import NEW_CREATED, assert_schema
+from tests.testing.fake_support import NEW_CREATED, assert_schema
 
 FOREIGN = "foreign"  # placeholder for a feature set of the other business unit
 

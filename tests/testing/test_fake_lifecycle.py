@@ -14,8 +14,7 @@ import psutil
 import pytest
 
 from godeploy.testing import FakeGoDeploy, Fault
-
-from .fake_support import Api
+from tests.testing.fake_support import Api
 
 
 def _jwt_part(part: str) -> dict[str, object]:

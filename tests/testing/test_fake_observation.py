@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from godeploy.testing import FakeGoDeploy, Fault
-
-from .fake_support import Api
+from tests.testing.fake_support import Api
 
 
 async def test_each_request_is_logged_with_its_answer(api, fake):

@@ -8,8 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from godeploy.testing import MAX_PAGE_SIZE, FakeGoDeploy
-
-from .fake_support import REFERENCE, Api
+from tests.testing.fake_support import REFERENCE, Api
 
 PAGE_INFO_KEYS = list(REFERENCE["listOrders"]["_pageInfo"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from .fake_support import Api
+from tests.testing.fake_support import Api
 
 
 async def test_sequential_requests_are_fast(api, fake):

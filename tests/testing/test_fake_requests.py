@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from godeploy.testing import ROUTES
-
-from .fake_support import assert_schema
+from tests.testing.fake_support import assert_schema
 
 PROBLEM = "application/problem+json; charset=utf-8"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"

@@ -6,8 +6,7 @@ import re
 
 from godeploy._converter import structure_json
 from godeploy._generated import models
-
-from .fake_support import REFERENCE
+from tests.testing.fake_support import REFERENCE
 
 JSON = "application/json; charset=utf-8"
 

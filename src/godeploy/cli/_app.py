@@ -17,6 +17,7 @@ from godeploy.cli._connection import (
     with_connection,
 )
 from godeploy.cli._errors import run_async
+from godeploy.cli._fleet import fan_out_on_fleet, fleet_app
 from godeploy.cli._render import STDOUT, Output
 
 __all__ = ["app"]
@@ -48,6 +49,7 @@ app.add_typer(products_app, name="products")
 app.add_typer(feature_sets_app, name="feature-sets")
 app.add_typer(orders_app, name="orders")
 app.add_typer(order_items_app, name="order-items")
+app.add_typer(fleet_app, name="fleet")
 
 _OUTPUT = "Output"
 
@@ -228,11 +230,26 @@ def order_items_fan_out(
         int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
     ] = 16,
     json_lines: JsonLines = False,
+    fleet: Annotated[
+        str | None,
+        typer.Option("--fleet", help="Run on fleet workers: the Redis URL.", show_default=False),
+    ] = None,
+    chunk_size: Annotated[
+        int, typer.Option("--chunk-size", min=1, help="Orders per fleet job (with --fleet).")
+    ] = 100,
 ) -> None:
     """Fetch the items of many orders at once, with a progress bar on stderr."""
     if bool(order_ids) == all_orders:
         context.fail("give either ORDER_ID... or --all")
     output = Output(json_lines=json_lines)
+    if fleet is not None:
+        ids, every = order_ids or [], all_orders
+        run_async(
+            lambda: fan_out_on_fleet(
+                connection, output, ids, all_orders=every, redis_url=fleet, chunk_size=chunk_size
+            )
+        )
+        return
     run_async(
         lambda: commands.fan_out_order_items(
             connection, output, order_ids or [], all_orders=all_orders, concurrency=concurrency

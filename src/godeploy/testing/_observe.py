@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from godeploy._json import loads
 
-__all__ = ["RecordedRequest", "RequestLog"]
+__all__ = ["RateCap", "RateWindows", "RecordedRequest", "RequestLog"]
+
+_SECOND: Final = 1.0
 
 
 @dataclass(slots=True, eq=False)
@@ -90,3 +92,72 @@ class RequestLog:
         self._records.clear()
         self._received.clear()
         self._answered.clear()
+
+
+class RateWindows:
+    """Requests per second: counts per fixed 1-s window, and the busiest sliding second.
+
+    Fixed windows start at `origin` (the fake's start, or its last `reset_log()`); the busiest
+    sliding second is the most requests in any span of one second, wherever it starts, so it is
+    at least the busiest fixed window. Memory stays small: one count per elapsed second and
+    the arrivals of the last second.
+    """
+
+    def __init__(self, origin: float) -> None:
+        self._origin = origin
+        self._windows: list[int] = []
+        self._recent: deque[float] = deque()
+        self._busiest = 0
+
+    def arrived(self, now: float) -> None:
+        """Count one request arriving at `now` (a monotonic time, never before `origin`)."""
+        index = max(0, int(now - self._origin))
+        if index >= len(self._windows):
+            self._windows.extend([0] * (index + 1 - len(self._windows)))
+        self._windows[index] += 1
+        recent = self._recent
+        recent.append(now)
+        while recent[0] <= now - _SECOND:
+            recent.popleft()
+        self._busiest = max(self._busiest, len(recent))
+
+    @property
+    def windows(self) -> list[int]:
+        """Requests in each fixed 1-s window since `origin`, oldest first (a copy)."""
+        return list(self._windows)
+
+    @property
+    def busiest(self) -> int:
+        """The most requests that arrived within any one second."""
+        return self._busiest
+
+    def clear(self, origin: float) -> None:
+        """Forget every count; windows start again at `origin`."""
+        self._origin = origin
+        self._windows.clear()
+        self._recent.clear()
+        self._busiest = 0
+
+
+class RateCap:
+    """At most `limit` requests admitted in any one second (a sliding log, as API gateways do).
+
+    Args:
+        limit: requests per second admitted; the next one in the same second is refused.
+    """
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"rate_limit must be at least 1 request per second, got {limit}")
+        self.limit = limit
+        self._admitted: deque[float] = deque()
+
+    def admit(self, now: float) -> float:
+        """Admit a request at `now` (0.0), or refuse it: the seconds until one would be admitted."""
+        admitted = self._admitted
+        while admitted and admitted[0] <= now - _SECOND:
+            admitted.popleft()
+        if len(admitted) >= self.limit:
+            return admitted[0] + _SECOND - now
+        admitted.append(now)
+        return 0.0

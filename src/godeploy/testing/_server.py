@@ -7,9 +7,11 @@ import base64
 import functools
 import hashlib
 import hmac
+import math
 import random
 import socket
 import struct
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -23,7 +25,7 @@ from godeploy._json import dumps, loads
 from godeploy.testing._create import is_json_media_type, validate_create
 from godeploy.testing._data import MAX_PAGE_SIZE, Store, UnitRecord
 from godeploy.testing._faults import Fault, FaultKind, Faults
-from godeploy.testing._observe import RecordedRequest, RequestLog
+from godeploy.testing._observe import RateCap, RateWindows, RecordedRequest, RequestLog
 from godeploy.testing._problems import HTML_TYPE, JSON_TYPE, PROBLEM_TYPE, html_page, problem
 from godeploy.testing._routes import LIST_ROUTES, ROUTES
 
@@ -129,6 +131,10 @@ class FakeGoDeploy:
             Orders are derived on demand, so 100,000 start as fast as 10.
         port: the loopback port to listen on; 0 picks a free one.
         log_size: how many requests `requests` keeps in full; counters are never dropped.
+        rate_limit: the API's cap, in requests per second (None: no cap). A request beyond
+            `rate_limit` admitted within the last second gets 429 with `Retry-After` (whole
+            seconds until one would be admitted) before anything else is checked. Whatever
+            the cap, `requests_per_window` and `busiest_window()` count what arrives.
 
     Attributes:
         faults: the fault plan; see `Faults` and `Fault`.
@@ -142,9 +148,14 @@ class FakeGoDeploy:
         order_count: int = 4150,
         port: int = 0,
         log_size: int = 10_000,
+        rate_limit: int | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be 0-65535, got {port}")
+        if rate_limit is not None and (isinstance(rate_limit, bool) or rate_limit < 1):
+            raise ValueError(f"rate_limit must be at least 1 request per second, got {rate_limit}")
+        self._cap = None if rate_limit is None else RateCap(rate_limit)
+        self._windows = RateWindows(time.monotonic())
         self._seed = seed
         self._store = Store(seed=seed, product_count=product_count, order_count=order_count)
         self.faults = Faults(seed)
@@ -208,6 +219,7 @@ class FakeGoDeploy:
             await runner.cleanup()
             raise
         self._runner = runner
+        self._windows.clear(time.monotonic())
         host, port = runner.addresses[0][:2]
         self._url = URL.build(scheme="http", host=host, port=port)
 
@@ -314,8 +326,29 @@ class FakeGoDeploy:
         return self._log.count(route, status=status)
 
     def reset_log(self) -> None:
-        """Forget the request log and the counters (stored orders stay)."""
+        """Forget the request log, the counters and the windows (stored orders stay)."""
         self._log.clear()
+        self._windows.clear(time.monotonic())
+
+    @property
+    def rate_limit(self) -> int | None:
+        """The cap in requests per second, or None."""
+        return None if self._cap is None else self._cap.limit
+
+    @property
+    def requests_per_window(self) -> list[int]:
+        """Requests that arrived in each 1-second window since the start (or `reset_log()`).
+
+        Index 0 is the first second. Refused (429) requests count: the API saw them.
+        """
+        return self._windows.windows
+
+    def busiest_window(self) -> int:
+        """The most requests that arrived within any one second (a sliding window).
+
+        At least `max(requests_per_window)`: a burst across two fixed windows counts whole.
+        """
+        return self._windows.busiest
 
     @property
     def orders_created(self) -> int:
@@ -428,6 +461,12 @@ class FakeGoDeploy:
         self, request: web.Request, route: str, operation: _Operation
     ) -> web.StreamResponse:
         record = self._receive(request, route)
+        if self._cap is not None:
+            wait = self._cap.admit(time.monotonic())
+            if wait > 0:
+                reply = self._rate_limited(wait)
+                self._log.answered(record, reply.status)
+                return await self._send(request, reply, None)
         delay = self.faults._delay(route)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -488,7 +527,18 @@ class FakeGoDeploy:
             authenticated=authorization is not None and self._token_matches(authorization),
         )
         self._log.received(record)
+        self._windows.arrived(time.monotonic())
         return record
+
+    def _rate_limited(self, wait: float) -> _Reply:
+        assert self._cap is not None
+        # Retry-After carries whole seconds (RFC 9110): round up, so waiting it always works.
+        retry_after = max(1, math.ceil(wait))
+        return self._problem(
+            429,
+            detail=f"Rate limit exceeded: at most {self._cap.limit} requests per second.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
     def _token_matches(self, authorization: str) -> bool:
         scheme, _, credentials = authorization.strip().partition(" ")

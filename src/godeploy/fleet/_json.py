@@ -1,0 +1,58 @@
+"""JSON for everything the fleet puts in Redis: job payloads, arq's records and results.
+
+Never pickle: whoever can write to the Redis could otherwise run code in every worker. Numbers
+keep their exact decimals (`48.0000`), as the API sent them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# The one place the fleet reaches the SDK's JSON writer and reader (godeploy._json, whose
+# `dumps`/`loads` are public as `godeploy.dumps`/`godeploy.loads`).
+from godeploy._converter import decode_json as _decode
+from godeploy._json import dumps as _encode
+
+__all__ = ["dumps", "job_deserializer", "job_serializer", "loads"]
+
+
+def dumps(data: Any) -> bytes:
+    """Write models or JSON-ready data as compact UTF-8 JSON, decimals exactly."""
+    return _encode(data).encode()
+
+
+def loads(body: bytes | str) -> Any:
+    """Read JSON (decimals as `Decimal`); anything else raises `ResponseValidationError`."""
+    return _decode(body)
+
+
+def job_serializer(record: dict[str, Any]) -> bytes:
+    """Arq's `job_serializer`: a job or its result record as JSON.
+
+    arq records a failed job's exception as its result: it is written as its type and message.
+    """
+    return dumps({key: _plain(value) for key, value in record.items()})
+
+
+def job_deserializer(body: bytes) -> dict[str, Any]:
+    """Arq's `job_deserializer`: JSON only; anything else (a pickle) is refused unread.
+
+    Raises:
+        ValueError: the body is not a JSON object (arq then fails that job, unrun).
+    """
+    if not body.lstrip()[:1] == b"{":
+        # A pickle starts with b"\\x80": refused before any parser looks further.
+        raise ValueError("a fleet job must be a JSON object")
+    record = loads(body)
+    if not isinstance(record, dict):
+        raise ValueError("a fleet job must be a JSON object")
+    return record
+
+
+def _plain(value: Any) -> Any:
+    """A value arq hands over, made JSON-ready (tuples as lists, exceptions as text)."""
+    if isinstance(value, BaseException):
+        return {"error": type(value).__name__, "message": str(value)}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    return value
