@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import copy
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -13,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from codegen._common import ROOT, SPEC, format_module, load_module
+from codegen._decoders import DECODERS_OUTPUT, generate_decoders
+from codegen._operations import OPERATIONS_OUTPUT, generate_operations
+
 __all__ = ["HEADER", "generate_models", "main"]
 
-ROOT = Path(__file__).resolve().parent.parent
-SPEC = ROOT / "openapi" / "orders-v2.yaml"
 OUTPUT = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -121,22 +122,29 @@ def generate_models(spec_path: Path = SPEC, output: Path = OUTPUT) -> str:
     return code
 
 
-def format_module(path: Path) -> None:
-    """Sort imports and format with the project's pinned ruff and its settings in pyproject.toml."""
-    ruff = [sys.executable, "-m", "ruff"]
-    settings = ["--config", str(ROOT / "pyproject.toml")]
-    subprocess.run(
-        [*ruff, "check", *settings, "--select", "I", "--fix", "--quiet", str(path)], check=True
-    )
-    subprocess.run([*ruff, "format", *settings, "--quiet", str(path)], check=True)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, generate, and report where the module went."""
     parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
     parser.add_argument("--spec", type=Path, default=SPEC, help="the OpenAPI spec to read")
-    parser.add_argument("--output", type=Path, default=OUTPUT, help="the module to write")
+    parser.add_argument("--output", type=Path, default=OUTPUT, help="the models module to write")
+    parser.add_argument(
+        "--operations",
+        type=Path,
+        default=OPERATIONS_OUTPUT,
+        help="the operations module to write",
+    )
+    parser.add_argument(
+        "--decoders", type=Path, default=DECODERS_OUTPUT, help="the decoders module to write"
+    )
     args = parser.parse_args(argv)
     generate_models(args.spec, args.output)
     print(f"wrote {args.output}", file=sys.stderr)
+    name = "_codegen_models"
+    try:
+        generate_decoders(load_module(args.output, name), args.decoders)
+    finally:
+        sys.modules.pop(name, None)
+    print(f"wrote {args.decoders}", file=sys.stderr)
+    generate_operations(args.spec, args.operations)
+    print(f"wrote {args.operations}", file=sys.stderr)
     return 0

@@ -30,6 +30,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
+from tests.matching import assert_matches
 from tests.support import RecordingTransport, acquired_connections, make_client
 
 
@@ -51,10 +52,10 @@ async def test_products_list_walks_every_page(fake_godeploy, godeploy_client):
 
 
 async def test_product_and_its_feature_sets(fake_godeploy, godeploy_client):
-    product = await godeploy_client.products.get(fake_godeploy.products()[3].id)
-    assert product == fake_godeploy.products()[3]
+    product = await godeploy_client.products.get(fake_godeploy.products()[3]["id"])
+    assert_matches(product, fake_godeploy.products()[3])
     feature_sets = [fs async for fs in godeploy_client.feature_sets.list(product.id)]
-    assert feature_sets == fake_godeploy.feature_sets(product.id)
+    assert_matches(feature_sets, fake_godeploy.feature_sets(product.id))
     one = await godeploy_client.feature_sets.get(product.id, feature_sets[0].id)
     assert one == feature_sets[0]
     assert all(price.value.as_tuple().exponent == -4 for price in one.prices)
@@ -103,29 +104,31 @@ async def test_unknown_statuses_are_kept(godeploy_client):
 
 
 async def test_create_then_read_back(fake_godeploy, godeploy_client):
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     order = await godeploy_client.orders.create(
         purchase_order_reference="PO-1",
         email_keys=True,
         contact_email="buyer@example.com",
-        order_items=[{"feature_set_id": feature_set.id, "quantity": 2, "source_reference": "s1"}],
+        order_items=[
+            {"feature_set_id": feature_set["id"], "quantity": 2, "source_reference": "s1"}
+        ],
     )
     assert order.order_status == OrderStatus.NEW
     assert order.purchasing_order_reference == "PO-1"
     assert (await godeploy_client.orders.get(order.id)).id == order.id
     items = [item async for item in godeploy_client.order_items.list(order.id)]
-    assert [(i.feature_set_id, i.quantity) for i in items] == [(feature_set.id, 2)]
+    assert [(str(i.feature_set_id), i.quantity) for i in items] == [(feature_set["id"], 2)]
     assert fake_godeploy.orders_created == 1
 
 
 async def test_create_accepts_the_request_model(fake_godeploy, godeploy_client):
     from godeploy import CreateOrderItem, CreateOrderRequest
 
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     request = CreateOrderRequest(
         purchase_order_reference="PO-2",
         email_keys=False,
-        order_items=[CreateOrderItem(feature_set_id=str(feature_set.id), quantity=1)],
+        order_items=[CreateOrderItem(feature_set_id=feature_set["id"], quantity=1)],
     )
     order = await godeploy_client.orders.create(request)
     assert order.purchasing_order_reference == "PO-2"
@@ -146,7 +149,7 @@ async def test_create_accepts_the_request_model(fake_godeploy, godeploy_client):
     ],
 )
 async def test_bad_create_input_is_refused_before_io(fake_godeploy, godeploy_client, kwargs, field):
-    feature_set_id = str(fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0].id)
+    feature_set_id = str(fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]["id"])
     call = {
         "purchase_order_reference": "PO",
         "email_keys": False,
@@ -288,7 +291,7 @@ async def test_429_pauses_every_request_of_the_client(fake_godeploy, transport):
         while not fake_godeploy.count("getOrder", status=429):
             await asyncio.sleep(0.01)
         rate_limited_at = time.monotonic()
-        await client.products.get(fake_godeploy.products()[0].id)
+        await client.products.get(fake_godeploy.products()[0]["id"])
         await get_order
     product_sent = next(at for at, path in transport.sent if "/products/" in path)
     assert product_sent - rate_limited_at >= 0.8
@@ -361,14 +364,14 @@ async def test_malformed_body_raises_response_validation_error(fake_godeploy, go
 )
 async def test_create_faulted_after_storing_is_not_repeated(fake_godeploy, fault, transport):
     fake_godeploy.faults.add(fault, route="createOrder")
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     timeout = Timeout(attempt=0.5, total=2)
     async with make_client(fake_godeploy, timeout=timeout, transport=transport) as client:
         with pytest.raises(OrderOutcomeUnknownError) as caught:
             await client.orders.create(
                 purchase_order_reference="PO-AMBIGUOUS",
                 email_keys=False,
-                order_items=[{"feature_set_id": feature_set.id, "quantity": 1}],
+                order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
             )
     assert caught.value.purchase_order_reference == "PO-AMBIGUOUS"
     assert len(transport.sent) == 1  # sent once, never repeated
@@ -377,13 +380,13 @@ async def test_create_faulted_after_storing_is_not_repeated(fake_godeploy, fault
 
 async def test_create_refused_by_status_before_storing_is_a_definite_error(fake_godeploy):
     fake_godeploy.faults.add(Fault.status(429, retry_after=0), route="createOrder", times=1)
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     async with make_client(fake_godeploy) as client:
         with pytest.raises(RateLimitError):
             await client.orders.create(
                 purchase_order_reference="PO",
                 email_keys=False,
-                order_items=[{"feature_set_id": feature_set.id, "quantity": 1}],
+                order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
             )
     assert fake_godeploy.orders_created == 0
 
@@ -400,13 +403,13 @@ async def test_create_retries_a_connect_error_that_sent_nothing(fake_godeploy):
                 )
             return await super().send(request)
 
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     refuses_once = RefusesOnce()
     async with make_client(fake_godeploy, transport=refuses_once) as client:
         order = await client.orders.create(
             purchase_order_reference="PO",
             email_keys=False,
-            order_items=[{"feature_set_id": feature_set.id, "quantity": 1}],
+            order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
         )
     await refuses_once.aclose()
     assert order.order_status == "New"

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from godeploy import models
-from godeploy._converter import decode_json, dumps, structure, structure_json, unstructure
+from godeploy import dumps, models
+from godeploy._converter import decode_json, structure, structure_json, unstructure
 from godeploy._exceptions import ResponseValidationError
 from godeploy.models import (
     CreateOrderItem,
@@ -511,3 +511,128 @@ def test_round_trip_check_can_fail() -> None:
     assert meaning({**original, "editable": 0}) != meaning(original)
     assert meaning({**original, "created": "2019-02-24T20:04:30.473Z"}) == meaning(original)
     assert meaning(literal('{"value": 48.0000}')) != meaning(literal('{"value": 48.0}'))
+
+
+# -- date-times: the spec's pattern, not everything fromisoformat takes --------------------------
+
+
+def order_created(created: str) -> dict[str, Any]:
+    data = body("getOrder-response")
+    data["created"] = created
+    return data
+
+
+@pytest.mark.parametrize(
+    "created",
+    [
+        "2019-02-24",
+        "2019-02-24T20:04",
+        "2019-02-24 20:04:30",
+        "20190224T200430",
+        "2019-02-24T20:04:30.",
+        "2019-02-24T20:04:30+01:00:30",
+        "2019-02-24T20:04:30+0100",
+        "2019-02-24T20:04:30.473\n",
+        "2019-W08-7T20:04:30",
+        "\uff12019-02-24T20:04:30",
+    ],
+    ids=[
+        "bare-date",
+        "no-seconds",
+        "space",
+        "basic-format",
+        "empty-fraction",
+        "offset-seconds",
+        "offset-no-colon",
+        "trailing-newline",
+        "week-date",
+        "fullwidth-digit",
+    ],
+)
+def test_a_created_outside_the_spec_pattern_is_refused(created: str) -> None:
+    from tests.test_spec import schema_errors
+
+    if not created.endswith("\n"):
+        # jsonschema runs the pattern with Python's re.search, whose `$` also matches before a
+        # final newline; in the ECMA-262 regexes OpenAPI means, it does not.
+        assert schema_errors("Order", order_created(created))
+    with pytest.raises(ResponseValidationError) as caught:
+        structure(order_created(created), Order)
+    assert caught.value.path == "$.created"
+
+
+@pytest.mark.parametrize(
+    ("created", "expected"),
+    [
+        ("2019-02-24T20:04:30.473", datetime(2019, 2, 24, 20, 4, 30, 473000, tzinfo=UTC)),
+        ("2019-02-24T20:04:31.47", datetime(2019, 2, 24, 20, 4, 31, 470000, tzinfo=UTC)),
+        ("2019-02-24T20:04:32", datetime(2019, 2, 24, 20, 4, 32, tzinfo=UTC)),
+        ("2023-04-21T12:49:24.7613405Z", datetime(2023, 4, 21, 12, 49, 24, 761340, tzinfo=UTC)),
+        (
+            "2023-04-21T12:49:24+01:00",
+            datetime(2023, 4, 21, 12, 49, 24, tzinfo=timezone(timedelta(hours=1))),
+        ),
+    ],
+)
+def test_a_created_inside_the_spec_pattern_is_read(created: str, expected: datetime) -> None:
+    from tests.test_spec import schema_errors
+
+    assert not schema_errors("Order", order_created(created))
+    assert structure(order_created(created), Order).created == expected
+
+
+def test_the_date_time_pattern_is_the_specs() -> None:
+    import yaml
+
+    from godeploy._converter import DATE_TIME_PATTERN
+    from tests.reference_examples import SPEC_PATH
+
+    spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+    created = spec["components"]["schemas"]["Order"]["properties"]["created"]
+    assert created["pattern"] == DATE_TIME_PATTERN
+
+
+# -- the fast path and its explanation -----------------------------------------------------------
+
+
+def test_a_fast_path_failure_the_converter_does_not_share_keeps_its_cause(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """If the generated decoder ever refuses what the converter takes, its error is the cause."""
+    from godeploy import _converter
+
+    refusal = RuntimeError("the decoder refused")
+
+    def refuse(_: Any) -> Any:
+        raise refusal
+
+    monkeypatch.setitem(_converter._DECODERS, Price, refuse)
+    with pytest.raises(ResponseValidationError, match="does not fit Price") as caught:
+        structure({"currency": "GBP", "value": Decimal("48.0000")}, Price, url="https://x/y")
+    assert caught.value.__cause__ is refusal
+    assert str(caught.value.url) == "https://x/y"
+
+
+def test_every_generated_model_has_a_decoder() -> None:
+    from godeploy import _converter
+
+    generated = {
+        value for value in vars(models).values() if isinstance(value, type) and attrs.has(value)
+    }
+    assert set(_converter._DECODERS) == generated
+
+
+def test_a_class_without_a_decoder_goes_through_the_converter() -> None:
+    @attrs.frozen(kw_only=True)
+    class Local:
+        when: datetime
+        count: int = attrs.field(metadata={"json": "countOf"})
+
+    local = structure({"when": "2019-02-24T20:04:30", "countOf": 2}, Local)
+    assert local == Local(when=datetime(2019, 2, 24, 20, 4, 30, tzinfo=UTC), count=2)
+    with pytest.raises(ResponseValidationError) as caught:
+        structure({"when": "2019-02-24", "countOf": 2}, Local)
+    assert caught.value.path == "$.when"
+    with pytest.raises(ResponseValidationError) as caught:
+        structure([{"when": "2019-02-24T20:04:30", "countOf": "2"}], list[Local])
+    assert caught.value.path == "$[0].countOf"

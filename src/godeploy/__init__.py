@@ -10,7 +10,7 @@ async for order in client.orders.list():
 from godeploy._auth import TokenProvider
 from godeploy._client import GoDeployClient
 from godeploy._config import DEFAULT_BASE_URL, Timeout
-from godeploy._converter import configure_converter, converter
+from godeploy._converter import configure_converter, structure, unstructure
 from godeploy._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -58,6 +58,7 @@ from godeploy._hooks import (
     ResponseEvent,
     RetryEvent,
 )
+from godeploy._json import dumps, loads
 from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy
 from godeploy._transport import (
@@ -134,5 +135,8 @@ __all__ = [
     "User",
     "__version__",
     "configure_converter",
-    "converter",
+    "dumps",
+    "loads",
+    "structure",
+    "unstructure",
 ]

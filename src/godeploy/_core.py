@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import re
@@ -41,6 +40,7 @@ from godeploy._exceptions import (
     error_from_response,
 )
 from godeploy._generated.operations import Operation
+from godeploy._json import dumps
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
 from godeploy._telemetry import CallScope, Telemetry, error_type
@@ -185,7 +185,7 @@ class ClientCore:
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = options.retry_policy
         full_url = _with_query(url, query, options.business_unit_id)
-        body = None if json_body is None else json.dumps(json_body).encode()
+        body = None if json_body is None else dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
         if self.telemetry is not None:
             call.scope = self.telemetry.call(operation, full_url)

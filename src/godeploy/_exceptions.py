@@ -30,7 +30,6 @@ parses the problem-details body, here beside the tree it builds.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -38,6 +37,8 @@ from typing import Any
 
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from godeploy._json import loads
 
 __all__ = [
     "APIConnectionError",
@@ -301,7 +302,7 @@ def _problem(body_bytes: bytes, content_type: str) -> Any:
     if "json" in content_type:
         # RecursionError: a body nested deeper than the decoder goes is kept as text.
         with contextlib.suppress(ValueError, RecursionError):
-            body = json.loads(body)
+            body = loads(body)
     if isinstance(body, str) and len(body) > _MAX_ERROR_TEXT:
         body = body[:_MAX_ERROR_TEXT] + "…"
     return body

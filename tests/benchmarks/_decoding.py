@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
-from godeploy import _converter
+from godeploy import _converter, dumps, loads
 from godeploy._converter import structure_json
 from godeploy.models import FeatureSetPage, OrderPage
 
@@ -49,7 +46,7 @@ async def _get(session: aiohttp.ClientSession, fake: Fake, path: str, page: int)
     query = {"businessUnitId": fake.business_unit_id, "_page": page, "_pageSize": 100}
     async with session.get(f"{fake.url}{path}", params=query) as answer:
         answer.raise_for_status()
-        return json.loads(await answer.read(), parse_float=Decimal)
+        return loads(await answer.read())
 
 
 async def _every_item(session: aiohttp.ClientSession, fake: Fake, path: str) -> list[Any]:
@@ -93,18 +90,8 @@ def _page_body(items: list[Any], path: str) -> bytes:
         "lastItemOnPage": count,
     }
     page = {"items": items, "_pageInfo": page_info, "_links": {"self": f"{path}?_page=1"}}
-    text = json.dumps(page, separators=(",", ":"), default=_mark_decimal)
     # Money goes back as the API writes it (`48.0000`), not through a binary float.
-    return _DECIMAL_MARK.sub(r"\1", text).encode()
-
-
-_DECIMAL_MARK = re.compile(r'"@decimal:([-0-9.Ee+]+)@"')
-
-
-def _mark_decimal(value: object) -> str:
-    if not isinstance(value, Decimal):
-        raise TypeError(f"cannot write {type(value).__name__}")
-    return f"@decimal:{value}@"
+    return dumps(page).encode()
 
 
 def _sdk(model: type[Any]) -> Decode:

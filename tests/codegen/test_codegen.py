@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-import importlib.util
 import sys
 import typing
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pytest
 import yaml
 
 import codegen
+from codegen import load_module
 from godeploy._converter import structure, unstructure
 from tests.reference_examples import ROOT, SPEC_PATH
 
@@ -29,15 +29,33 @@ COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 PACKAGE = ROOT / "src" / "godeploy"
 
 
-def load_module(path: Path, name: str) -> ModuleType:
-    """Import a generated module from a file, registered so its annotations resolve."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+def assert_golden(committed_path: Path, generated: str) -> None:
+    """Assert that a committed generated module is what codegen makes now, showing the diff."""
+    name = committed_path.relative_to(ROOT).as_posix()
+    diff = "".join(
+        difflib.unified_diff(
+            committed_path.read_text(encoding="utf-8").splitlines(keepends=True),
+            generated.splitlines(keepends=True),
+            f"{name} (committed)",
+            "generated now",
+        )
+    )
+    assert not diff, f"{name} is stale: run `make codegen`\n" + diff
+
+
+EXTENDED_ORDER = {
+    "id": 1,
+    "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
+    "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
+    "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
+    "purchasingOrderReference": "423432432",
+    "orderStatus": "Cancelled",
+    "created": "2019-02-24T20:04:30.473Z",
+    "editable": False,
+    "cancellable": False,
+    "vatNumber": "GB123456789",
+}
+"""An order of the extended spec (run 3), with the added property."""
 
 
 @pytest.fixture(scope="module")
@@ -86,16 +104,7 @@ def model_classes(module: ModuleType) -> dict[str, type[Any]]:
 
 
 def test_committed_models_are_what_codegen_makes(first_run: tuple[str, ModuleType]) -> None:
-    committed = COMMITTED.read_text(encoding="utf-8")
-    diff = "".join(
-        difflib.unified_diff(
-            committed.splitlines(keepends=True),
-            first_run[0].splitlines(keepends=True),
-            "src/godeploy/_generated/models.py (committed)",
-            "generated from openapi/orders-v2.yaml",
-        )
-    )
-    assert not diff, "the committed models are stale: run `make codegen`\n" + diff
+    assert_golden(COMMITTED, first_run[0])
 
 
 def test_generation_is_deterministic(first_run: tuple[str, ModuleType], second_run: str) -> None:
@@ -144,18 +153,7 @@ def test_a_new_property_becomes_an_attribute(
 def test_the_converter_reads_and_writes_the_new_property(
     extended_run: tuple[str, ModuleType],
 ) -> None:
-    order = {
-        "id": 1,
-        "businessUnitId": "0bb7a818-cecb-4c5a-9822-22e62f85589a",
-        "createdByUserId": "8ed28eef-a8a6-4f29-8723-6d759746b141",
-        "orderSourceId": "41ff59ab-a364-4c01-a92f-2271d709a1f1",
-        "purchasingOrderReference": "423432432",
-        "orderStatus": "Cancelled",
-        "created": "2019-02-24T20:04:30.473Z",
-        "editable": False,
-        "cancellable": False,
-        "vatNumber": "GB123456789",
-    }
+    order = EXTENDED_ORDER
     decoded = structure(order, extended_run[1].Order)
     assert decoded.vat_number == "GB123456789"
     assert unstructure(decoded)["vatNumber"] == "GB123456789"
@@ -270,3 +268,117 @@ def test_no_hand_written_class_repeats_a_generated_name() -> None:
         for name in class_names(path) & generated_names
     }
     assert not clashes
+
+
+# -- the decoders: generated from the models, golden like them -----------------------------------
+
+COMMITTED_DECODERS = ROOT / "src" / "godeploy" / "_generated" / "decoders.py"
+
+
+@pytest.fixture(scope="module")
+def decoders_text(
+    tmp_path_factory: pytest.TempPathFactory, first_run: tuple[str, ModuleType]
+) -> str:
+    return codegen.generate_decoders(
+        first_run[1], tmp_path_factory.mktemp("decoders") / "decoders.py"
+    )
+
+
+def test_committed_decoders_are_what_codegen_makes(decoders_text: str) -> None:
+    assert_golden(COMMITTED_DECODERS, decoders_text)
+
+
+@pytest.mark.parametrize("name", ["models.py", "decoders.py", "operations.py"])
+def test_every_generated_module_says_so_on_its_first_line(name: str) -> None:
+    first_line = (COMMITTED.parent / name).read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.startswith("# GENERATED")
+    assert "`make codegen`" in first_line
+    assert "do not edit" in first_line
+
+
+def test_decoders_use_no_exec_and_cover_every_model(
+    decoders_text: str, generated: ModuleType
+) -> None:
+    tree = ast.parse(decoders_text)
+    called = {
+        node.func.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+    }
+    assert not called & {"exec", "eval", "compile"}
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+    models_with_attrs = {name for name, cl in model_classes(generated).items() if attrs.has(cl)}
+    assert {f"structure_{name}" for name in models_with_attrs} <= defined
+
+
+def test_a_new_property_is_decoded_by_the_new_decoders(
+    extended_run: tuple[str, ModuleType], tmp_path: Path
+) -> None:
+    """Decoders generated from the extended models read the new key (and only through them)."""
+    code = codegen.generate_decoders(extended_run[1], tmp_path / "decoders.py")
+    assert 'o.get("vatNumber")' in code
+    from cattrs import Converter
+
+    from godeploy._converter import configure_converter
+
+    # The decoders module imports the committed models; this copy imports the extended ones.
+    source = code.replace(
+        "from godeploy._generated import models", "import _codegen_test_extended_run as models"
+    )
+    (tmp_path / "extended_decoders.py").write_text(source, encoding="utf-8")
+    module = load_module(tmp_path / "extended_decoders.py", "_codegen_test_extended_decoders")
+    del sys.modules["_codegen_test_extended_decoders"]
+    decoders = module.make_decoders(configure_converter(Converter()).get_structure_hook)
+    order = EXTENDED_ORDER
+    assert decoders[extended_run[1].Order](order).vat_number == "GB123456789"
+    with pytest.raises(TypeError):
+        decoders[extended_run[1].Order]({**order, "vatNumber": 5})
+
+
+HAND_MODELS = """
+from __future__ import annotations
+
+from attrs import define, field, validators
+
+
+@define(frozen=True, kw_only=True)
+class Plain:
+    name: str
+    count: int | None = None
+
+
+@define(frozen=True, kw_only=True)
+class Checked:
+    count: int = field(validator=validators.ge(0))
+
+
+@define(frozen=True, kw_only=True)
+class AfterInit:
+    name: str
+    seen: list[str] = field(factory=list, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.seen.append(self.name)
+"""
+
+
+def test_a_decoder_calls_init_unless_setting_the_slots_does_all_it_does(tmp_path: Path) -> None:
+    """Validators and __attrs_post_init__ run: those models are built through __init__."""
+    (tmp_path / "hand_models.py").write_text(HAND_MODELS, encoding="utf-8")
+    hand = load_module(tmp_path / "hand_models.py", "_codegen_test_hand_models")
+    try:
+        code = codegen.generate_decoders(hand, tmp_path / "decoders.py")
+    finally:
+        del sys.modules["_codegen_test_hand_models"]
+    assert "m = new(models.Plain)" in code
+    assert "return models.Checked(count=a0)" in code
+    assert "return models.AfterInit(name=a0)" in code
+
+
+def test_slot_setters_refuse_a_model_whose_fields_changed() -> None:
+    from godeploy._generated import decoders
+    from godeploy.models import Price
+
+    assert len(decoders._setters(Price, ("currency", "value"))) == 2
+    with pytest.raises(TypeError, match="make codegen"):
+        decoders._setters(Price, ("currency",))

@@ -109,7 +109,9 @@ KIND_IDS = [kind.id for kind in KINDS]
 def expected_items() -> dict[int, list[int]]:
     """Item ids of every order of the default fake (seed 7), computed once."""
     fake = FakeGoDeploy(seed=7)
-    return {order_id: [i.id for i in fake.order_items(order_id)] for order_id in fake.order_ids()}
+    return {
+        order_id: [i["id"] for i in fake.order_items(order_id)] for order_id in fake.order_ids()
+    }
 
 
 def check_error(error: BaseException, kind: Kind, *, retry_after: float = RETRY_AFTER) -> None:
@@ -225,12 +227,12 @@ async def test_list_raises_the_typed_error_after_the_pages_it_got(fake_godeploy,
 @pytest.mark.parametrize("kind", KINDS, ids=KIND_IDS)
 async def test_create_is_sent_once_and_reconciles_to_one_order(fake_godeploy, kind):
     fake_godeploy.faults.add(kind.fault, route="createOrder")
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0].id)[0]
+    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
     reference = f"PO-RELIABILITY-{kind.id}"
     order_input = {
         "purchase_order_reference": reference,
         "email_keys": False,
-        "order_items": [{"feature_set_id": feature_set.id, "quantity": 1}],
+        "order_items": [{"feature_set_id": feature_set["id"], "quantity": 1}],
     }
     async with make_client(fake_godeploy, timeout=TIMEOUT, max_retries=3) as client:
         with pytest.raises(GoDeployError) as caught:
@@ -255,7 +257,7 @@ async def test_create_is_sent_once_and_reconciles_to_one_order(fake_godeploy, ki
             await client.orders.create(**order_input)
         assert acquired_connections(client) == 0
     assert fake_godeploy.orders_created == 1
-    assert [o.purchasing_order_reference for o in fake_godeploy.created_orders] == [reference]
+    assert [o["purchasingOrderReference"] for o in fake_godeploy.created_orders] == [reference]
 
 
 # --- fan-out --------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ async def walk(pager) -> None:
 async def test_no_error_of_any_failure_carries_the_token(fake_godeploy, token_guard):
     fake = fake_godeploy
     order_id = fake.order_ids()[0]
-    feature_set = fake.feature_sets(fake.products()[0].id)[0]
+    feature_set = fake.feature_sets(fake.products()[0]["id"])[0]
     errors: list[BaseException] = []
 
     async def collect(call) -> None:
@@ -72,7 +72,7 @@ async def test_no_error_of_any_failure_carries_the_token(fake_godeploy, token_gu
     create = {
         "purchase_order_reference": "PO-SECRET",
         "email_keys": False,
-        "order_items": [{"feature_set_id": feature_set.id, "quantity": 1}],
+        "order_items": [{"feature_set_id": feature_set["id"], "quantity": 1}],
     }
     async with make_client(fake, timeout=Timeout(attempt=0.3, total=5), max_retries=1) as client:
         for fault in [
@@ -212,7 +212,8 @@ LISTINGS = {
     "listFeatureSets": (
         "/api/v2/products/x/feature_sets",
         lambda client, fake: client.feature_sets.list(
-            next(p.id for p in fake.products() if len(fake.feature_sets(p.id)) > 1), page_size=1
+            next(p["id"] for p in fake.products() if len(fake.feature_sets(p["id"])) > 1),
+            page_size=1,
         ),
     ),
     "listOrderItems": (
@@ -254,7 +255,7 @@ async def test_a_cross_origin_next_link_in_the_fan_out_is_an_error_result(fake_g
 async def test_a_redirect_to_another_origin_is_never_followed(fake_godeploy, foreign, code):
     fake = fake_godeploy
     fake.faults.add(Fault.redirect(f"{foreign.url}/api/v2/orders", code=code))
-    feature_set = fake.feature_sets(fake.products()[0].id)[0]
+    feature_set = fake.feature_sets(fake.products()[0]["id"])[0]
     async with make_client(fake) as client:
         with pytest.raises(APIStatusError) as caught:
             await client.orders.get(fake.order_ids()[0])
@@ -266,7 +267,7 @@ async def test_a_redirect_to_another_origin_is_never_followed(fake_godeploy, for
             await client.orders.create(
                 purchase_order_reference="PO-REDIRECT",
                 email_keys=False,
-                order_items=[{"feature_set_id": feature_set.id, "quantity": 1}],
+                order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
             )
         results = [r async for r in client.order_items.for_orders(fake.order_ids()[:5])]
         assert all(isinstance(r.error, APIStatusError) for r in results)

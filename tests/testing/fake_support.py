@@ -196,8 +196,8 @@ class Api:
 
     def feature_set_id(self, index: int = 0) -> str:
         """A feature set of the main business unit."""
-        sets = [fs for p in self.fake.products() for fs in self.fake.feature_sets(p.id)]
-        return str(sets[index].id)
+        sets = [fs for p in self.fake.products() for fs in self.fake.feature_sets(p["id"])]
+        return str(sets[index]["id"])
 
     def order_body(self, **overrides: Any) -> dict[str, Any]:
         """A valid create-order body (emailKeys true with a contact email)."""

@@ -56,7 +56,7 @@ async def test_a_created_order_is_stored_and_shown_everywhere(api, fake):
 
     assert fake.order_count() == before + 1
     assert fake.orders_created == 1
-    assert [o.id for o in fake.created_orders] == [created["id"]]
+    assert [o["id"] for o in fake.created_orders] == [created["id"]]
 
     single = (await api.get(f"/api/v2/orders/{created['id']}")).json()
     assert single["purchasingOrderReference"] == "PO-2024-0042"
@@ -81,15 +81,15 @@ async def test_a_created_order_is_stored_and_shown_everywhere(api, fake):
     product = next(
         p
         for p in fake.products()
-        if any(str(fs.id) == feature_set for fs in fake.feature_sets(p.id))
+        if any(fs["id"] == feature_set for fs in fake.feature_sets(p["id"]))
     )
-    assert items[0]["description"].startswith(f"{product.code} - ")
+    assert items[0]["description"].startswith(f"{product['code']} - ")
 
 
 async def test_ids_keep_counting_across_creates_and_units(api, fake):
     first = (await api.post_order(api.order_body())).json()["id"]
     other = fake.other_business_unit_id
-    foreign_set = str(fake.feature_sets(fake.products(other)[0].id)[0].id)
+    foreign_set = str(fake.feature_sets(fake.products(other)[0]["id"])[0]["id"])
     body = api.order_body(orderItems=[{"featureSetId": foreign_set, "quantity": 1}])
     second = await api.post_order(body, unit=other)
     assert second.status == 201
@@ -173,7 +173,7 @@ INVALID = [
     ids=[str(sorted(e)) + str(i) for i, (_, e) in enumerate(INVALID)],
 )
 async def test_invalid_bodies_are_one_400_naming_the_fields(api, fake, change, expected):
-    foreign = str(fake.feature_sets(fake.products(fake.other_business_unit_id)[0].id)[0].id)
+    foreign = str(fake.feature_sets(fake.products(fake.other_business_unit_id)[0]["id"])[0]["id"])
     change = {k: (foreign if v == FOREIGN else v) for k, v in change.items()}
     before = fake.order_count()
     reply = await api.post_order(_mutate(api.order_body(), change))

@@ -132,12 +132,12 @@ async def test_orders_have_one_to_five_items_described_like_the_reference(api, f
 
 
 async def test_item_descriptions_name_the_feature_set_they_order(api, fake):
-    sets = {fs.id: (p, fs) for p in fake.products() for fs in fake.feature_sets(p.id)}
+    sets = {fs["id"]: (p, fs) for p in fake.products() for fs in fake.feature_sets(p["id"])}
     for order_id in fake.order_ids()[:20]:
         for item in fake.order_items(order_id):
-            product, feature_set = sets[item.feature_set_id]
-            assert item.description.startswith(f"{product.code} - ")
-            assert item.description.endswith(f"({feature_set.name})")
+            product, feature_set = sets[item["featureSetId"]]
+            assert item["description"].startswith(f"{product['code']} - ")
+            assert item["description"].endswith(f"({feature_set['name']})")
 
 
 async def test_same_seed_same_answers_other_seed_other_answers(session):
@@ -193,13 +193,13 @@ async def test_another_units_order_and_product_are_404(api, fake):
     other = fake.other_business_unit_id
     order_id = fake.order_ids(other)[0]
     product = fake.products(other)[0]
-    feature_set = fake.feature_sets(product.id)[0]
+    feature_set = fake.feature_sets(product["id"])[0]
     assert (await api.get(f"/api/v2/orders/{order_id}", unit=other)).status == 200
     assert (await api.get(f"/api/v2/orders/{order_id}")).status == 404
     assert (await api.get(f"/api/v2/orders/{order_id}/items")).status == 404
-    assert (await api.get(f"/api/v2/products/{product.id}")).status == 404
-    assert (await api.get(f"/api/v2/products/{product.id}/feature_sets")).status == 404
-    path = f"/api/v2/products/{product.id}/feature_sets/{feature_set.id}"
+    assert (await api.get(f"/api/v2/products/{product['id']}")).status == 404
+    assert (await api.get(f"/api/v2/products/{product['id']}/feature_sets")).status == 404
+    path = f"/api/v2/products/{product['id']}/feature_sets/{feature_set['id']}"
     assert (await api.get(path)).status == 404
     assert (await api.get(path, unit=other)).status == 200
 

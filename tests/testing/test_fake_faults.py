@@ -225,7 +225,7 @@ async def test_after_handler_faults_store_the_order_anyway(api, fake, fault):
     assert reply.status >= 500
     assert fake.orders_created == 1
     [order] = fake.created_orders
-    assert order.purchasing_order_reference == "AMBIGUOUS-1"
+    assert order["purchasingOrderReference"] == "AMBIGUOUS-1"
     listed = (await api.get("/api/v2/orders", params={"_page": "416"})).json()["items"]
     assert [o["purchasingOrderReference"] for o in listed] == ["AMBIGUOUS-1"]
 

@@ -98,15 +98,15 @@ async def test_data_helpers_agree_with_the_api(api, fake):
     order_id = fake.order_ids()[123]
     order = fake.order(order_id)
     listed = (await api.get("/api/v2/orders", params={"_page": "13"})).json()["items"]
-    assert order.id == listed[3]["id"] == order_id
-    assert order.purchasing_order_reference == listed[3]["purchasingOrderReference"]
+    assert order == listed[3]
+    assert order["id"] == order_id
     items = (await api.get(f"/api/v2/orders/{order_id}/items")).json()["items"]
-    assert [i.id for i in fake.order_items(order_id)] == [i["id"] for i in items]
+    assert [i["id"] for i in fake.order_items(order_id)] == [i["id"] for i in items]
     products = (await api.get("/api/v2/products", params={"_pageSize": "100"})).json()["items"]
-    assert [str(p.id) for p in fake.products()[:100]] == [p["id"] for p in products]
+    assert [p["id"] for p in fake.products()[:100]] == [p["id"] for p in products]
     product = fake.products()[9]
-    sets = (await api.get(f"/api/v2/products/{product.id}/feature_sets")).json()["items"]
-    assert [str(fs.id) for fs in fake.feature_sets(product.id)] == [fs["id"] for fs in sets]
+    sets = (await api.get(f"/api/v2/products/{product['id']}/feature_sets")).json()["items"]
+    assert [fs["id"] for fs in fake.feature_sets(product["id"])] == [fs["id"] for fs in sets]
     assert fake.order(10**9) is None
     assert fake.order_items(10**9) == []
 

@@ -44,7 +44,7 @@ async def test_first_pages_match_the_reference_page_info(api):
 
 async def test_a_single_page_list_matches_the_reference(api, fake):
     az300 = fake.products()[0]
-    body = (await api.get(f"/api/v2/products/{az300.id}/feature_sets")).json()
+    body = (await api.get(f"/api/v2/products/{az300['id']}/feature_sets")).json()
     assert body["_pageInfo"] == REFERENCE["listFeatureSets"]["_pageInfo"]
     assert body["_links"] == {}
 
@@ -74,14 +74,14 @@ async def test_following_next_links_walks_every_order_once(api, fake, size):
 
 
 async def test_next_links_name_the_list_path(api, fake):
-    product = next(p for p in fake.products() if len(fake.feature_sets(p.id)) > 1)
+    product = next(p for p in fake.products() if len(fake.feature_sets(p["id"])) > 1)
     order_id = next(i for i in fake.order_ids() if len(fake.order_items(i)) > 1)
     sets = (
-        await api.get(f"/api/v2/products/{product.id}/feature_sets", params={"_pageSize": "1"})
+        await api.get(f"/api/v2/products/{product['id']}/feature_sets", params={"_pageSize": "1"})
     ).json()
     items = (await api.get(f"/api/v2/orders/{order_id}/items", params={"_pageSize": "1"})).json()
     products = (await api.get("/api/v2/products", params={"_pageSize": "3", "_page": "4"})).json()
-    assert sets["_links"] == {"next": f"/api/v2/products/{product.id}/feature_sets?_page=2"}
+    assert sets["_links"] == {"next": f"/api/v2/products/{product['id']}/feature_sets?_page=2"}
     assert items["_links"] == {"next": f"/api/v2/orders/{order_id}/items?_page=2"}
     assert products["_links"] == {"next": "/api/v2/products?_page=5"}
 

@@ -16,8 +16,8 @@ def example_path(route: str, fake) -> str:
     product = fake.products()[0]
     return (
         ROUTES[route][1]
-        .replace("{productId}", str(product.id))
-        .replace("{featureSetId}", str(fake.feature_sets(product.id)[0].id))
+        .replace("{productId}", str(product["id"]))
+        .replace("{featureSetId}", str(fake.feature_sets(product["id"])[0]["id"]))
         .replace("{orderId}", str(fake.order_ids()[0]))
     )
 
@@ -140,7 +140,7 @@ async def test_paging_parameters_do_not_apply_to_single_resources(api, fake):
     ],
 )
 async def test_malformed_ids_are_400(api, fake, path, field):
-    path = path.format(product=fake.products()[0].id)
+    path = path.format(product=fake.products()[0]["id"])
     body = assert_problem(await api.get(path), 400)
     assert list(body["errors"]) == [field]
 
@@ -161,16 +161,16 @@ async def test_malformed_ids_are_400(api, fake, path, field):
 )
 async def test_unknown_ids_are_404(api, fake, path):
     product, another = fake.products()[:2]
-    path = path.format(product=product.id, foreign_set=fake.feature_sets(another.id)[0].id)
+    path = path.format(product=product["id"], foreign_set=fake.feature_sets(another["id"])[0]["id"])
     body = assert_problem(await api.get(path), 404)
     assert "errors" not in body
 
 
 async def test_uppercase_ids_are_the_same_ids(api, fake):
     product = fake.products()[5]
-    reply = await api.get(f"/api/v2/products/{str(product.id).upper()}")
+    reply = await api.get(f"/api/v2/products/{str(product['id']).upper()}")
     assert reply.status == 200
-    assert reply.json()["id"] == str(product.id)
+    assert reply.json()["id"] == str(product["id"])
 
 
 # -- routing, methods and Accept ------------------------------------------------------------
@@ -188,7 +188,7 @@ async def test_uppercase_ids_are_the_same_ids(api, fake):
     ],
 )
 async def test_a_wrong_method_on_a_known_path_is_405(api, fake, method, path, allowed):
-    path = path.format(product=fake.products()[0].id)
+    path = path.format(product=fake.products()[0]["id"])
     reply = await api.call(method, path)
     assert reply.status == 405
     assert reply.headers["Allow"] == allowed

@@ -20,7 +20,7 @@ from godeploy.testing import FakeGoDeploy
 from tests.testing.fake_support import SPEC_PATH
 
 FAKE = FakeGoDeploy(seed=11, order_count=300, log_size=100)
-FEATURE_SET_ID = str(FAKE.feature_sets(FAKE.products()[0].id)[0].id)
+FEATURE_SET_ID = str(FAKE.feature_sets(FAKE.products()[0]["id"])[0]["id"])
 
 CONFIG = schemathesis.Config.from_dict(
     {

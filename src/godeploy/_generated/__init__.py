@@ -1,1 +1,1 @@
-# GENERATED package: models.py is written by `make codegen` (python -m codegen); do not edit.
+# GENERATED package: models.py and operations.py are written by `make codegen` (python -m codegen); do not edit.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 
 from attrs import define
@@ -21,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from godeploy import FeatureSet, Order, OrderItem, Price, Product, converter
+from godeploy import FeatureSet, Order, OrderItem, Price, Product, dumps, unstructure
 
 __all__ = [
     "FEATURE_SET_VIEW",
@@ -35,7 +33,6 @@ __all__ = [
     "Output",
     "TableView",
     "format_prices",
-    "json_text",
 ]
 
 T = TypeVar("T")
@@ -137,32 +134,6 @@ ORDER_ITEM_VIEW: TableView[OrderItem] = TableView(
 )
 
 
-def json_text(value: Any) -> str:
-    """Write JSON-ready data (from `converter.unstructure`) as compact JSON text.
-
-    Decimals are written exactly (`48.0000`): `json.dumps` would turn them into binary floats
-    first, losing trailing zeros and digits. The SDK's own writer is private, hence this one.
-
-    Raises:
-        TypeError: a value that has no JSON form.
-    """
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise TypeError(f"{value} is not a JSON number")
-        return str(value)
-    if isinstance(value, dict):
-        members = (f"{_json_scalar(str(key))}:{json_text(item)}" for key, item in value.items())
-        return "{" + ",".join(members) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(json_text(item) for item in value) + "]"
-    return _json_scalar(value)
-
-
-def _json_scalar(value: Any) -> str:
-    """A string, number, boolean or null, as the json module writes it."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False)
-
-
 class ItemSink(Generic[T]):
     """Takes the items of a listing one by one: a JSON line each, or one table at the end."""
 
@@ -204,7 +175,7 @@ class Output:
         """One model as one JSON line, with the API's camelCase keys."""
         # Straight to the console's file: a JSON line is written as it is, never rendered
         # (rendering would cost ~100 us a line, and a fan-out prints tens of thousands).
-        self.stdout.file.write(json_text(converter.unstructure(model)) + "\n")
+        self.stdout.file.write(dumps(model) + "\n")
 
     def items(self, view: TableView[T]) -> ItemSink[T]:
         """A sink for the items of a listing."""
@@ -216,8 +187,8 @@ class Output:
             self.write_json(model)
             return
         table = Table("field", "value", title=title, title_justify="left")
-        for key, value in converter.unstructure(model).items():
-            table.add_row(key, value if isinstance(value, str) else json_text(value))
+        for key, value in unstructure(model).items():
+            table.add_row(key, value if isinstance(value, str) else dumps(value))
         self.stdout.print(table)
 
     def progress(self, *, transient: bool) -> Progress:

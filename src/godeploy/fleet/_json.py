@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# The one place the fleet reaches the SDK's JSON writer and reader: a one-line switch to the
-# public `godeploy.dumps`/`loads` once they exist.
+# The one place the fleet reaches the SDK's JSON writer and reader (godeploy._json, whose
+# `dumps`/`loads` are public as `godeploy.dumps`/`godeploy.loads`).
 from godeploy._converter import decode_json as _decode
-from godeploy._converter import dumps as _encode
+from godeploy._json import dumps as _encode
 
 __all__ = ["dumps", "job_deserializer", "job_serializer", "loads"]
 

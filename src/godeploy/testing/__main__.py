@@ -10,10 +10,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import signal
 import sys
 
+from godeploy._json import dumps
 from godeploy.testing._server import FakeGoDeploy
 
 
@@ -76,7 +76,7 @@ async def _serve(arguments: argparse.Namespace) -> None:
             "busiest_window": fake.busiest_window(),
             "requests_per_window": fake.requests_per_window,
         }
-        sys.stdout.write(f"stats: {json.dumps(stats)}\n")
+        sys.stdout.write(f"stats: {dumps(stats)}\n")
         sys.stdout.flush()
 
 

@@ -6,12 +6,11 @@ the field (`purchaseOrderReference`, `orderItems[0].quantity`); `$` stands for t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
 
+from godeploy._json import loads
 from godeploy.testing._data import NewItem, UnitRecord
 
 __all__ = ["CreateRequest", "is_json_media_type", "validate_create"]
@@ -58,10 +57,6 @@ def is_json_media_type(content_type: str | None) -> bool:
     )
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 class _Errors:
     def __init__(self) -> None:
         self.by_field: dict[str, list[str]] = {}
@@ -92,8 +87,8 @@ def validate_create(
         errors.add("$", "A non-empty request body is required.")
         return errors.by_field, None
     try:
-        payload = json.loads(body, parse_float=Decimal, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
+        payload = loads(body)
+    except ValueError as error:
         errors.add("$", f"The request body is not valid JSON: {error}.")
         return errors.by_field, None
     if not isinstance(payload, dict):

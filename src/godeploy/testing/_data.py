@@ -19,9 +19,7 @@ up to seven fractional digits and `Z` (`2023-04-21T12:49:24.7613405Z`).
 from __future__ import annotations
 
 import functools
-import json
 import random
-import re
 import time
 from array import array
 from bisect import bisect_left
@@ -31,6 +29,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Final
 from uuid import UUID
+
+from godeploy._json import dumps
 
 __all__ = [
     "MAX_PAGE_SIZE",
@@ -43,7 +43,6 @@ __all__ = [
     "Store",
     "UnitRecord",
     "UserRecord",
-    "dumps",
 ]
 
 MAX_PAGE_SIZE: Final = 100
@@ -57,26 +56,6 @@ _ORDER_CACHE_SIZE: Final = 8192
 
 _FIRST_ORDER_CREATED: Final = datetime(2019, 2, 24, 20, 4, 30, 473000)
 _LAST_ORDER_CREATED: Final = datetime(2023, 3, 31, 17, 0, 0)
-
-_DECIMAL_MARK = re.compile(r'"\\u0000(\d+)\\u0000"')
-
-
-def dumps(value: Any) -> bytes:
-    """Write JSON compactly, each Decimal as its exact digits (`48.0000`, not `48.0`)."""
-    decimals: list[Decimal] = []
-
-    def mark(item: Any) -> str:
-        # json cannot write a bare number from Python text, so each Decimal becomes a marked
-        # string and its digits are put back in place of the quoted marker afterwards.
-        if isinstance(item, Decimal):
-            decimals.append(item)
-            return f"\x00{len(decimals) - 1}\x00"
-        raise TypeError(f"cannot write {type(item).__name__} as JSON")
-
-    text = json.dumps(value, default=mark, separators=(",", ":"), ensure_ascii=False)
-    if decimals:
-        text = _DECIMAL_MARK.sub(lambda match: str(decimals[int(match[1])]), text)
-    return text.encode()
 
 
 def _uuid(rng: random.Random) -> UUID:
@@ -250,7 +229,7 @@ class ItemRecord:
                 body[key] = value
         # QUIRK of the reference: an item's `self` is its order's item list, not the item.
         body["_links"] = {"self": f"/api/v2/orders/{self.order_id}/items"}
-        return dumps(body)
+        return dumps(body).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,18 +334,18 @@ class OrderRecord:
     def list_json(self) -> bytes:
         """The order as an item of GET /api/v2/orders."""
         if self._list_json is None:
-            self._list_json = dumps(self._body(in_list=True))
+            self._list_json = dumps(self._body(in_list=True)).encode()
         return self._list_json
 
     def get_json(self) -> bytes:
         """The order as GET /api/v2/orders/{orderId} answers it."""
         if self._get_json is None:
-            self._get_json = dumps(self._body(in_list=False))
+            self._get_json = dumps(self._body(in_list=False)).encode()
         return self._get_json
 
     def create_json(self) -> bytes:
         """The order as POST /api/v2/orders answers it."""
-        return dumps(self._body(in_list=False, created_now=True))
+        return dumps(self._body(in_list=False, created_now=True)).encode()
 
     def item_jsons(self) -> tuple[bytes, ...]:
         """The JSON of each item, in order."""
@@ -518,7 +497,7 @@ def _feature_set(
         module_save_period_days=save_days,
         prices=(("GBP", price),),
         item_description=f"{seed.code} - {seed.title} ({name})",
-        json=dumps(body),
+        json=dumps(body).encode(),
     )
 
 
@@ -572,7 +551,7 @@ def _products(
                 name=seed.name,
                 course_ids=course_ids,
                 feature_sets=feature_sets,
-                json=dumps(body),
+                json=dumps(body).encode(),
             )
         )
     return tuple(products)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Final
+
+from godeploy._json import loads
 
 __all__ = ["RateCap", "RateWindows", "RecordedRequest", "RequestLog"]
 
@@ -47,7 +47,7 @@ class RecordedRequest:
 
     def json(self) -> Any:
         """The body parsed as JSON (numbers with a fraction as Decimal)."""
-        return json.loads(self.body, parse_float=Decimal)
+        return loads(self.body)
 
 
 class RequestLog:

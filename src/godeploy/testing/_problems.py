@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, Final
+
+from godeploy._json import dumps
 
 __all__ = ["HTML_TYPE", "JSON_TYPE", "PROBLEM_TYPE", "html_page", "problem"]
 
@@ -55,7 +56,7 @@ def problem(
     body["traceId"] = trace_id
     if errors is not None:
         body["errors"] = {key: list(messages) for key, messages in errors.items()}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return dumps(body).encode()
 
 
 def html_page(status: int) -> bytes:

@@ -21,10 +21,9 @@ from uuid import UUID
 from aiohttp import web
 from yarl import URL
 
-from godeploy._converter import structure_json
-from godeploy._generated import models
+from godeploy._json import dumps, loads
 from godeploy.testing._create import is_json_media_type, validate_create
-from godeploy.testing._data import MAX_PAGE_SIZE, Store, UnitRecord, dumps
+from godeploy.testing._data import MAX_PAGE_SIZE, Store, UnitRecord
 from godeploy.testing._faults import Fault, FaultKind, Faults
 from godeploy.testing._observe import RateCap, RateWindows, RecordedRequest, RequestLog
 from godeploy.testing._problems import HTML_TYPE, JSON_TYPE, PROBLEM_TYPE, html_page, problem
@@ -299,7 +298,7 @@ class FakeGoDeploy:
             "iat": issued,
             "exp": issued + 365 * 24 * 3600,
         }
-        signing_input = f"{_b64(dumps(header))}.{_b64(dumps(claims))}"
+        signing_input = f"{_b64(dumps(header).encode())}.{_b64(dumps(claims).encode())}"
         signature = hmac.new(self._secret, signing_input.encode(), hashlib.sha256).digest()
         return f"{signing_input}.{_b64(signature)}"
 
@@ -357,10 +356,14 @@ class FakeGoDeploy:
         return len(self._store.created_ids)
 
     @property
-    def created_orders(self) -> list[models.Order]:
-        """The orders POST /api/v2/orders stored, oldest first, as the list shows them."""
+    def created_orders(self) -> list[dict[str, Any]]:
+        """The orders POST /api/v2/orders stored, oldest first, as the list shows them.
+
+        JSON data as the API sends it (camelCase keys, exact decimals), never decoded through
+        the SDK: tests compare the SDK's models with the fake's own truth.
+        """
         return [
-            structure_json(self._store.created_order(order_id).list_json(), models.Order)
+            loads(self._store.created_order(order_id).list_json())
             for order_id in self._store.created_ids
         ]
 
@@ -380,63 +383,65 @@ class FakeGoDeploy:
         """
         return list(self._unit(business_unit_id).order_ids)
 
-    def order(self, order_id: int) -> models.Order | None:
+    def order(self, order_id: int) -> dict[str, Any] | None:
         """An order of either business unit, as the order list shows it.
 
         Args:
             order_id: the order's id.
 
         Returns:
-            The generated `Order` model, or None when there is no such order.
+            The order's JSON data (as `orders.list` receives it), or None when there is no
+            such order.
         """
         unit = self._store.unit_of_order(order_id)
         record = None if unit is None else self._store.order(unit, order_id)
-        return None if record is None else structure_json(record.list_json(), models.Order)
+        return None if record is None else loads(record.list_json())
 
-    def order_items(self, order_id: int) -> list[models.OrderItem]:
+    def order_items(self, order_id: int) -> list[dict[str, Any]]:
         """An order's items, as GET /api/v2/orders/{orderId}/items lists them.
 
         Args:
             order_id: the order's id (of either business unit).
 
         Returns:
-            The generated `OrderItem` models; empty when there is no such order.
+            The items' JSON data; empty when there is no such order.
         """
         unit = self._store.unit_of_order(order_id)
         record = None if unit is None else self._store.order(unit, order_id)
         if record is None:
             return []
-        return [structure_json(item, models.OrderItem) for item in record.item_jsons()]
+        return [loads(item) for item in record.item_jsons()]
 
-    def products(self, business_unit_id: UUID | None = None) -> list[models.Product]:
-        """A business unit's products, in list order, as generated `Product` models.
+    def products(self, business_unit_id: UUID | str | None = None) -> list[dict[str, Any]]:
+        """A business unit's products, in list order, as JSON data.
 
         Args:
             business_unit_id: `business_unit_id` (the default) or `other_business_unit_id`.
         """
-        return [
-            structure_json(product.json, models.Product)
-            for product in self._unit(business_unit_id).products
-        ]
+        return [loads(product.json) for product in self._unit(business_unit_id).products]
 
-    def feature_sets(self, product_id: UUID) -> list[models.FeatureSet]:
-        """A product's feature sets, as generated `FeatureSet` models.
+    def feature_sets(self, product_id: UUID | str) -> list[dict[str, Any]]:
+        """A product's feature sets, as JSON data (prices as exact decimals).
 
         Args:
-            product_id: a product of either business unit.
+            product_id: a product of either business unit (a UUID or its string, as
+                `products()` gives it).
 
         Returns:
             Its feature sets in list order; empty for an unknown product.
         """
+        wanted = product_id if isinstance(product_id, UUID) else UUID(product_id)
         for unit in self._store.units.values():
-            product = unit.product_by_id.get(product_id)
+            product = unit.product_by_id.get(wanted)
             if product is not None:
-                return [structure_json(fs.json, models.FeatureSet) for fs in product.feature_sets]
+                return [loads(fs.json) for fs in product.feature_sets]
         return []
 
-    def _unit(self, business_unit_id: UUID | None) -> UnitRecord:
+    def _unit(self, business_unit_id: UUID | str | None) -> UnitRecord:
         if business_unit_id is None:
             return self._store.main
+        if isinstance(business_unit_id, str):
+            business_unit_id = UUID(business_unit_id)
         unit = self._store.units.get(business_unit_id)
         if unit is None:
             raise KeyError(f"no business unit {business_unit_id}")
@@ -782,9 +787,9 @@ class FakeGoDeploy:
                 b'{"items":[',
                 b",".join(fragments),
                 b'],"_pageInfo":',
-                dumps(info),
+                dumps(info).encode(),
                 b',"_links":',
-                dumps(links),
+                dumps(links).encode(),
                 b"}",
             )
         )
