@@ -135,6 +135,4 @@ def test_the_sdk_has_one_json_writer_and_one_reader() -> None:
         for path in SOURCE.rglob("*.py")
         if re.search(r"\bjson\.(dumps|loads|JSONDecoder)\b|def (dumps|loads)\b", path.read_text())
     }
-    # Left to their owners, each a one-line switch to godeploy._json: the CLI's order file and
-    # fleet demo (no money in either), and the fleet's bytes wrappers around godeploy._json.
-    assert users - {"cli/_order_file.py", "cli/_fleet_demo.py", "fleet/_json.py"} == {"_json.py"}
+    assert users == {"_json.py"}

@@ -10,7 +10,6 @@ process it started is stopped on the way out, on Ctrl-C and on failure too.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -25,7 +24,7 @@ from typing import Any, Final
 
 from attrs import define
 
-from godeploy import GoDeployClient
+from godeploy import GoDeployClient, loads
 from godeploy.cli._errors import EXIT_INTERRUPTED, CommandError
 from godeploy.cli._fleet import until_created
 from godeploy.cli._render import Output
@@ -323,7 +322,7 @@ def _fake_stats(process: subprocess.Popen[bytes]) -> dict[str, Any]:
     for raw in process.stdout:
         line = raw.decode()
         if line.startswith("stats: "):
-            stats: dict[str, Any] = json.loads(line.removeprefix("stats: "))
+            stats: dict[str, Any] = loads(line.removeprefix("stats: "))
             process.stdout.close()
             return stats
     raise CommandError("the fake API stopped without its stats")

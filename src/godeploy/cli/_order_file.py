@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import attrs
 import typer
 
-from godeploy import CreateOrderItem, CreateOrderRequest
+from godeploy import CreateOrderItem, CreateOrderRequest, loads
+from godeploy._json import json_name
 
 __all__ = ["read_order_file"]
 
 
 def _json_to_attribute(model: type[Any]) -> dict[str, str]:
     """Map each JSON key of a generated model to its snake_case attribute."""
-    return {
-        str(field.metadata.get("json", field.name)): field.name for field in attrs.fields(model)
-    }
+    return {json_name(field): field.name for field in attrs.fields(model)}
 
 
 _REQUEST_KEYS = _json_to_attribute(CreateOrderRequest)
@@ -64,7 +62,7 @@ def _load_json(path: Path) -> Any:
         reason = getattr(error, "strerror", None) or str(error)
         raise _bad_file(f"cannot read {path}: {reason}") from None
     try:
-        return json.loads(text)
+        return loads(text)
     except ValueError as error:
         raise _bad_file(f"{path} is not JSON ({error})") from None
 

@@ -10,20 +10,20 @@ from typing import Any
 
 # The one place the fleet reaches the SDK's JSON writer and reader (godeploy._json, whose
 # `dumps`/`loads` are public as `godeploy.dumps`/`godeploy.loads`).
-from godeploy._converter import decode_json as _decode
-from godeploy._json import dumps as _encode
+from godeploy._converter import decode_json
+from godeploy._json import dumps
 
-__all__ = ["dumps", "job_deserializer", "job_serializer", "loads"]
-
-
-def dumps(data: Any) -> bytes:
-    """Write models or JSON-ready data as compact UTF-8 JSON, decimals exactly."""
-    return _encode(data).encode()
+__all__ = ["decode", "encode", "job_deserializer", "job_serializer"]
 
 
-def loads(body: bytes | str) -> Any:
-    """Read JSON (decimals as `Decimal`); anything else raises `ResponseValidationError`."""
-    return _decode(body)
+def encode(data: Any) -> bytes:
+    """Models or JSON-ready data as compact UTF-8 JSON, decimals exactly."""
+    return dumps(data).encode()
+
+
+def decode(body: bytes | str) -> Any:
+    """JSON (decimals as `Decimal`); anything else raises `ResponseValidationError`."""
+    return decode_json(body)
 
 
 def job_serializer(record: dict[str, Any]) -> bytes:
@@ -31,7 +31,7 @@ def job_serializer(record: dict[str, Any]) -> bytes:
 
     arq records a failed job's exception as its result: it is written as its type and message.
     """
-    return dumps({key: _plain(value) for key, value in record.items()})
+    return encode({key: _plain(value) for key, value in record.items()})
 
 
 def job_deserializer(body: bytes) -> dict[str, Any]:
@@ -43,7 +43,7 @@ def job_deserializer(body: bytes) -> dict[str, Any]:
     if not body.lstrip()[:1] == b"{":
         # A pickle starts with b"\\x80": refused before any parser looks further.
         raise ValueError("a fleet job must be a JSON object")
-    record = loads(body)
+    record = decode(body)
     if not isinstance(record, dict):
         raise ValueError("a fleet job must be a JSON object")
     return record

@@ -257,12 +257,12 @@ def encode_result(result: OrderItemsResult, *, with_items: bool) -> bytes:
     if with_items:
         record["items"] = result.items
     record["error"] = None if result.error is None else _encode_error(result.error)
-    return _json.dumps(record)
+    return _json.encode(record)
 
 
 def decode_result(body: bytes) -> OrderItemsResult:
     """A result read back from Redis."""
-    record = _json.loads(body)
+    record = _json.decode(body)
     items = structure(record.get("items", []), list[OrderItem])
     error = None if record["error"] is None else _decode_error(record["error"])
     return OrderItemsResult(order_id=record["orderId"], items=items, error=error)

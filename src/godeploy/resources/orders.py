@@ -19,6 +19,7 @@ from godeploy._exceptions import (
 )
 from godeploy._generated.models import CreateOrderItem, CreateOrderRequest, Order, OrderPage
 from godeploy._generated.operations import CREATE_ORDER, GET_ORDER, LIST_ORDERS
+from godeploy._json import json_name
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
 
@@ -264,7 +265,7 @@ def _build_item(entry: object, place: str, errors: dict[str, list[str]]) -> Crea
         errors[f"{place}.quantity"] = ["required: an integer >= 1"]
     for name in _ITEM_OPTIONAL_STRINGS:
         if values.get(name) is not None and not isinstance(values[name], str):
-            errors[f"{place}.{_ITEM_FIELDS[name].metadata['json']}"] = ["must be a string"]
+            errors[f"{place}.{json_name(_ITEM_FIELDS[name])}"] = ["must be a string"]
     enable = values.get("enable_feedback_link")
     if enable is not None and not isinstance(enable, bool):
         errors[f"{place}.enableFeedbackLink"] = ["must be true or false"]
