@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from godeploy._config import (
 from godeploy._core import ClientCore
 from godeploy._exceptions import RequestValidationError
 from godeploy._hooks import Hooks
+from godeploy._lifecycle import AsyncClosing
 from godeploy._pacing import Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy, with_max_retries
 from godeploy._telemetry import Telemetry
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["GoDeployClient"]
 
 
-class GoDeployClient:
+class GoDeployClient(AsyncClosing):
     """An async client of the go deploy Order API.
 
     Use it as an async context manager, or call `aclose()` when done::
@@ -205,17 +205,6 @@ class GoDeployClient:
         self._core.close()
         if self._owns_transport:
             await self._transport.aclose()
-
-    async def __aenter__(self) -> GoDeployClient:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._core.closed else "open"

@@ -27,10 +27,10 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from godeploy._exceptions import RequestValidationError
+from godeploy._lifecycle import AsyncClosing
 from godeploy._telemetry import FanOutScope
 
 __all__ = ["FanOut"]
@@ -39,7 +39,7 @@ In = TypeVar("In")
 Out = TypeVar("Out")
 
 
-class FanOut(Generic[In, Out]):
+class FanOut(AsyncClosing, Generic[In, Out]):
     """Runs `work` over every input with at most `concurrency` in flight.
 
     Iterate it once with `async for`. Leaving the loop early (`break`, an exception) cancels
@@ -90,17 +90,6 @@ class FanOut(Generic[In, Out]):
         """Cancel what is in flight and wait for it; idempotent."""
         if self._run is not None:
             await self._run.aclose()
-
-    async def __aenter__(self) -> FanOut[In, Out]:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class _Results(Generic[Out]):

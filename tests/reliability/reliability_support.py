@@ -136,7 +136,7 @@ class ThreadedFake:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self.call(self.fake.close())
+            self.call(self.fake.aclose())
             self.call(self._loop.shutdown_asyncgens())
         finally:
             self._loop.call_soon_threadsafe(self._loop.stop)

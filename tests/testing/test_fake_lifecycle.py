@@ -61,8 +61,8 @@ async def test_close_stops_listening_and_is_idempotent(session):
     fake = FakeGoDeploy()
     await fake.start()
     url = fake.url
-    await fake.close()
-    await fake.close()
+    await fake.aclose()
+    await fake.aclose()
     assert not fake.running
     with pytest.raises(aiohttp.ClientConnectionError):
         async with session.get(url.with_path("/api/v2/orders")):
@@ -71,7 +71,7 @@ async def test_close_stops_listening_and_is_idempotent(session):
 
 async def test_close_before_start_is_harmless():
     fake = FakeGoDeploy()
-    await fake.close()
+    await fake.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await fake.start()
 
@@ -147,7 +147,7 @@ async def test_close_does_not_wait_for_stalled_requests(session):
     while not fake.requests:
         await asyncio.sleep(0.01)
     started = time.perf_counter()
-    await fake.close()
+    await fake.aclose()
     assert time.perf_counter() - started < 3
     with pytest.raises(aiohttp.ClientError):
         await pending

@@ -54,7 +54,7 @@ def base_url() -> Iterator[str]:
     try:
         yield str(FAKE.url)
     finally:
-        asyncio.run_coroutine_threadsafe(FAKE.close(), loop).result(10)
+        asyncio.run_coroutine_threadsafe(FAKE.aclose(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)
         loop.close()

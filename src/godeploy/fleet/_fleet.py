@@ -6,8 +6,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from datetime import timedelta
-from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from arq.connections import ArqRedis
 from arq.constants import in_progress_key_prefix, job_key_prefix
@@ -16,6 +15,7 @@ from redis.exceptions import RedisError
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
+from godeploy._lifecycle import AsyncClosing
 from godeploy._telemetry import trace_carrier
 from godeploy.fleet._limits import redact_url
 from godeploy.fleet._store import (
@@ -93,7 +93,7 @@ class FleetReport:
         return self.in_flight == 0
 
 
-class Fleet:
+class Fleet(AsyncClosing):
     """Fan out the order items of many orders over arq workers on other processes or machines.
 
     Workers (`godeploy fleet worker`, or `FleetWorker` in your own arq app) share the Redis and
@@ -126,17 +126,9 @@ class Fleet:
         state = "open" if self._redis is not None else "closed"
         return f"<Fleet {state} {redact_url(self._url)} namespace={self.namespace!r}>"
 
-    async def __aenter__(self) -> Fleet:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def open(self) -> None:
         """Connect to Redis (and check it answers)."""

@@ -18,8 +18,7 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from types import TracebackType
-from typing import Final, Self
+from typing import Final
 from urllib.parse import urlsplit
 
 import redis.asyncio
@@ -28,6 +27,7 @@ from attrs import define
 
 from godeploy._config import check_option, integer_at_least, positive
 from godeploy._exceptions import RequestValidationError
+from godeploy._lifecycle import AsyncClosing
 from godeploy._pacing import Admission, LocalLimits, RetryBudget
 
 __all__ = ["FleetLimits"]
@@ -171,7 +171,7 @@ def redact_url(url: str) -> str:
         return "<a Redis URL that cannot be parsed>"
 
 
-class FleetLimits:
+class FleetLimits(AsyncClosing):
     """Pacing shared by every client of a fleet, through Redis: pass it as `limits=`.
 
         limits = FleetLimits("redis://redis:6379/0", max_requests_per_second=200)
@@ -466,17 +466,6 @@ class FleetLimits:
             pass  # Redis is down: the refunds go with it, as a local budget's would.
         finally:
             await self._redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __del__(self) -> None:
         if getattr(self, "_used", False) and not getattr(self, "_closed", True):

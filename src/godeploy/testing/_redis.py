@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import Final, Self
 from urllib.parse import quote
 
+from godeploy._lifecycle import AsyncClosing
+
 __all__ = ["RedisServer", "redis_server_executable"]
 
 _HOST: Final = "127.0.0.1"
@@ -62,7 +64,7 @@ def _free_port() -> int:
         return port
 
 
-class RedisServer:
+class RedisServer(AsyncClosing):
     """A redis-server process on loopback (or a unix socket), stopped by its PID.
 
     Persistence is off (`--save '' --appendonly no`): a restart starts empty, like a crash of
@@ -233,12 +235,8 @@ class RedisServer:
         await asyncio.to_thread(self.start)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def aclose(self) -> None:
+        """`close()` off the event loop (what leaving `async with` does)."""
         await asyncio.to_thread(self.close)
 
     # -- internals ------------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import struct
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Final, Self
 from uuid import UUID
 
@@ -22,6 +21,7 @@ from aiohttp import web
 from yarl import URL
 
 from godeploy._json import dumps, loads
+from godeploy._lifecycle import AsyncClosing
 from godeploy.testing._create import is_json_media_type, validate_create
 from godeploy.testing._data import MAX_PAGE_SIZE, Store, UnitRecord
 from godeploy.testing._faults import Fault, FaultKind, Faults
@@ -111,7 +111,7 @@ def _parse_uuid(text: str) -> UUID | None:
         return None
 
 
-class FakeGoDeploy:
+class FakeGoDeploy(AsyncClosing):
     """An embedded go deploy Order API server for tests, demos and benchmarks.
 
     It listens on 127.0.0.1 only and serves the eight operations of openapi/orders-v2.yaml the
@@ -207,7 +207,7 @@ class FakeGoDeploy:
             resource.add_route("*", functools.partial(self._method_not_allowed, allowed))
         app.router.add_route("*", "/{tail:.*}", self._no_such_path)
         # Cancelling handlers when the client goes away ends stalls at once; a short shutdown
-        # timeout keeps close() quick even with requests in flight.
+        # timeout keeps aclose() quick even with requests in flight.
         runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )
@@ -223,7 +223,7 @@ class FakeGoDeploy:
         host, port = runner.addresses[0][:2]
         self._url = URL.build(scheme="http", host=host, port=port)
 
-    async def close(self) -> None:
+    async def aclose(self) -> None:
         """Stop listening and drop open connections. Calling it again does nothing."""
         self._closed = True
         runner, self._runner = self._runner, None
@@ -233,14 +233,6 @@ class FakeGoDeploy:
     async def __aenter__(self) -> Self:
         await self.start()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     @property
     def url(self) -> URL:
