@@ -1,11 +1,12 @@
-"""`async with` for the objects that own something and close it with `aclose()`."""
+"""Ending what one owns: `async with` over `aclose()`, and stopping a child process."""
 
 from __future__ import annotations
 
+import subprocess
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
-__all__ = ["AsyncClosing"]
+__all__ = ["AsyncClosing", "stop_process"]
 
 
 class AsyncClosing:
@@ -30,3 +31,14 @@ class AsyncClosing:
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM a child, SIGKILL it if it has not exited after `grace` seconds, and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from godeploy import GoDeployClient
+from godeploy._lifecycle import stop_process
 from godeploy.fleet import Fleet, FleetWorker
 from godeploy.testing import FakeGoDeploy, RedisServer
 
@@ -82,12 +83,6 @@ async def wait_ready(process: subprocess.Popen[bytes]) -> None:
 
 def stop(process: subprocess.Popen[bytes]) -> None:
     """Make sure a worker process is gone (it may be SIGKILLed already)."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    stop_process(process, 10)
     if process.stderr is not None:
         process.stderr.close()

@@ -25,6 +25,7 @@ from typing import Any, Final
 from attrs import define
 
 from godeploy import GoDeployClient, loads
+from godeploy._lifecycle import stop_process
 from godeploy.cli._errors import EXIT_INTERRUPTED, CommandError
 from godeploy.cli._fleet import until_created
 from godeploy.cli._render import Output
@@ -100,13 +101,7 @@ class FleetProcesses:
 
     def stop(self, process: subprocess.Popen[bytes]) -> None:
         """Stop one child and reap it; nothing if it is gone already."""
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(_STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, _STOP_GRACE)
         if process in self._running:
             self._running.remove(process)
 

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Final, Self
 from urllib.parse import quote
 
-from godeploy._lifecycle import AsyncClosing
+from godeploy._lifecycle import AsyncClosing, stop_process
 
 __all__ = ["RedisServer", "redis_server_executable"]
 
@@ -190,14 +190,8 @@ class RedisServer(AsyncClosing):
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, then SIGKILL after a grace period) and reap it; idempotent."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(_STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        if self._process is not None:
+            stop_process(self._process, _STOP_GRACE)
         self._reap()
 
     def kill(self) -> None:
