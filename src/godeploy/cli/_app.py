@@ -69,6 +69,9 @@ PageSize = Annotated[
     int,
     typer.Option("--page-size", min=1, help="Items per request.", rich_help_panel=_OUTPUT),
 ]
+Concurrency = Annotated[
+    int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
+]
 OrderId = Annotated[int, typer.Argument(min=1, help="The order's id.", show_default=False)]
 ProductId = Annotated[str, typer.Argument(help="The product's id (a UUID).", show_default=False)]
 
@@ -226,9 +229,7 @@ def order_items_fan_out(
     all_orders: Annotated[
         bool, typer.Option("--all", help="Every order, streamed from the order listing.")
     ] = False,
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
-    ] = 16,
+    concurrency: Concurrency = 16,
     json_lines: JsonLines = False,
     fleet: Annotated[
         str | None,
@@ -259,9 +260,7 @@ def order_items_fan_out(
 
 @app.command("demo")
 def demo(
-    concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, help="Orders fetched at once.")
-    ] = 32,
+    concurrency: Concurrency = 32,
     sample_size: Annotated[
         int,
         typer.Option("--sample", min=1, help="Orders fetched one at a time for the comparison."),
