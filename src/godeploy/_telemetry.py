@@ -28,7 +28,7 @@ import contextlib
 import functools
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sized
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence, Sized
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -211,6 +211,15 @@ def otel_available() -> bool:
     return _load_api() is not None
 
 
+def _duration_histogram(
+    meter: Meter, name: str, *, description: str, buckets: Sequence[float]
+) -> Histogram:
+    """A histogram of durations in seconds, with the bucket boundaries `buckets` advised."""
+    return meter.create_histogram(
+        name, unit="s", description=description, explicit_bucket_boundaries_advisory=buckets
+    )
+
+
 class _Instruments:
     """The metric instruments of meter `godeploy`, one set per meter provider.
 
@@ -225,11 +234,11 @@ class _Instruments:
         # port, template), and fan-out orders in flight.
         self.requests_in_flight: dict[tuple[tuple[str, str | int], ...], int] = {}
         self.orders_in_flight = 0
-        self.request_duration: Histogram = meter.create_histogram(
+        self.request_duration: Histogram = _duration_histogram(
+            meter,
             "http.client.request.duration",
-            unit="s",
             description="Duration of HTTP client requests (one per attempt).",
-            explicit_bucket_boundaries_advisory=HTTP_DURATION_BUCKETS,
+            buckets=HTTP_DURATION_BUCKETS,
         )
         meter.create_observable_up_down_counter(
             "http.client.active_requests",
@@ -237,28 +246,28 @@ class _Instruments:
             unit="{request}",
             description="Number of HTTP requests (attempts) in flight.",
         )
-        self.call_duration: Histogram = meter.create_histogram(
+        self.call_duration: Histogram = _duration_histogram(
+            meter,
             "godeploy.client.operation.duration",
-            unit="s",
             description="Duration of one SDK call, its retries, backoff and waits included.",
-            explicit_bucket_boundaries_advisory=CALL_DURATION_BUCKETS,
+            buckets=CALL_DURATION_BUCKETS,
         )
         self.retries: Counter = meter.create_counter(
             "godeploy.client.retries",
             unit="{retry}",
             description="Retries, by what failed (error.type).",
         )
-        self.pause_duration: Histogram = meter.create_histogram(
+        self.pause_duration: Histogram = _duration_histogram(
+            meter,
             "godeploy.client.rate_limit.pause.duration",
-            unit="s",
             description="Client-wide pauses after a 429 with Retry-After, and their length.",
-            explicit_bucket_boundaries_advisory=CALL_DURATION_BUCKETS,
+            buckets=CALL_DURATION_BUCKETS,
         )
-        self.limiter_wait: Histogram = meter.create_histogram(
+        self.limiter_wait: Histogram = _duration_histogram(
+            meter,
             "godeploy.client.rate_limiter.wait.duration",
-            unit="s",
             description="Time requests waited for the client's own rate limiter.",
-            explicit_bucket_boundaries_advisory=HTTP_DURATION_BUCKETS,
+            buckets=HTTP_DURATION_BUCKETS,
         )
         self.budget_tokens: Gauge = meter.create_gauge(
             "godeploy.client.retry_budget.tokens",
