@@ -35,3 +35,12 @@ async def test_a_cut_page_keeps_what_the_server_said(fake_godeploy):
     (page,) = pages
     assert len(page.items) == 5
     assert page.page_info.page_size == 10  # the server's page, as it was sent
+
+
+@pytest.mark.parametrize("max_items", [None, 25, 0])
+async def test_collect_is_the_item_walk_in_one_list(fake_godeploy, max_items):
+    async with make_client(fake_godeploy) as client:
+        walked = [o async for o in client.orders.list(page_size=100, max_items=max_items)]
+        collected = await client.orders.list(page_size=100, max_items=max_items).collect()
+    assert collected == walked
+    assert len(collected) == (4150 if max_items is None else max_items)

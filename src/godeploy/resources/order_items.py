@@ -131,7 +131,7 @@ class OrderItems(Resource):
                     options,
                     page_size=page_size,
                 )
-                items = [item async for item in pager]
+                items = await pager.collect()
             except GoDeployError as error:
                 return OrderItemsResult(order_id=order_id, error=error)
             return OrderItemsResult(order_id=order_id, items=items)
