@@ -19,7 +19,7 @@ import contextlib
 import logging
 import random
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 from attrs import define
@@ -316,19 +316,17 @@ class _Call:
 
     async def fetch_token(self) -> tuple[str, int]:
         """The token from the callable, within the call's deadline."""
-        try:
-            async with asyncio.timeout_at(self.deadline):
-                return await self.core.token.get()
-        except TimeoutError:
-            raise self.timed_out(
-                "the token callable did not return within the call's deadline"
-            ) from None
+        return await self._by_deadline(self.core.token.get())
 
     async def refresh_token(self, generation: int) -> None:
         """A fresh token after a 401, within the call's deadline."""
+        await self._by_deadline(self.core.token.refresh(generation))
+
+    async def _by_deadline(self, waiting: Awaitable[T]) -> T:
+        """Await the token callable's work, failing the call when its deadline passes first."""
         try:
             async with asyncio.timeout_at(self.deadline):
-                await self.core.token.refresh(generation)
+                return await waiting
         except TimeoutError:
             raise self.timed_out(
                 "the token callable did not return within the call's deadline"

@@ -300,8 +300,8 @@ def _problem(body_bytes: bytes, content_type: str) -> Any:
     """An error body: the problem-details object when it is JSON, else its text (cut short)."""
     body: Any = body_bytes.decode("utf-8", errors="replace")
     if "json" in content_type:
-        # RecursionError: a body nested deeper than the decoder goes is kept as text.
-        with contextlib.suppress(ValueError, RecursionError):
+        # Not JSON after all (or nested too deeply: `loads` says so with a ValueError): text.
+        with contextlib.suppress(ValueError):
             body = loads(body)
     if isinstance(body, str) and len(body) > _MAX_ERROR_TEXT:
         body = body[:_MAX_ERROR_TEXT] + "…"
