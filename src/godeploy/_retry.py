@@ -97,7 +97,6 @@ def decide_retry(
     *,
     retry_number: int,
     idempotent: bool,
-    budget_available: Callable[[int], bool] = lambda cost: True,
     rand: Callable[[], float] = random.random,
 ) -> RetryDecision:
     """Decide whether the failed attempt behind `error` is worth retry number `retry_number`.
@@ -108,7 +107,6 @@ def decide_retry(
         retry_number: 1 for the first retry, 2 for the second, ...
         idempotent: whether repeating the request is safe. A request that is not (creating an
             order) is retried only when it provably never reached the server.
-        budget_available: says whether the client-wide budget can pay a retry's cost.
         rand: the jitter source, in [0, 1).
 
     Returns:
@@ -127,8 +125,6 @@ def decide_retry(
         cost = RETRY_COST
     else:
         return RetryDecision(retry=False, reason=f"{reason}; not retryable")
-    if not budget_available(cost):
-        return RetryDecision(retry=False, reason=f"{reason}; client retry budget exhausted")
     delay = backoff_delay(policy, retry_number, rand)
     retry_after = error.retry_after if isinstance(error, APIStatusError) else None
     if retry_after is not None:
