@@ -121,10 +121,10 @@ def test_decision_is_logged(caplog):
 
 def test_budget_pays_and_refunds_within_capacity():
     budget = RetryBudget(capacity=10)
-    assert budget.can_pay(5)
-    budget.pay(5)
-    budget.pay(5)
-    assert not budget.can_pay(5)
+    assert budget.pay(5)
+    assert budget.pay(5)
+    assert not budget.pay(5)
+    assert budget.tokens == 0
     for _ in range(20):
         budget.refund()
     assert budget.tokens == 10
