@@ -61,8 +61,11 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "ServiceUnavailableError",
+    "NO_HEADERS",
     "error_from_response",
     "parse_retry_after",
+    "read_only_headers",
+    "safe_url",
     "status_error_class",
 ]
 
@@ -98,7 +101,7 @@ class ResponseValidationError(GoDeployError):
     def __init__(self, message: str, *, path: str = "$", url: URL | str | None = None) -> None:
         super().__init__(message)
         self.path = path
-        self.url = None if url is None else _safe_url(url)
+        self.url = None if url is None else safe_url(url)
 
 
 class ResponseTooLargeError(ResponseValidationError):
@@ -150,7 +153,7 @@ class APIConnectionError(GoDeployError):
     ) -> None:
         super().__init__(message)
         self.method = method
-        self.url = _safe_url(url)
+        self.url = safe_url(url)
         self.request_sent = request_sent
 
 
@@ -186,11 +189,13 @@ class APIStatusError(GoDeployError):
         super().__init__(message)
         self.status = status
         self.method = method
-        self.url = _safe_url(url)
+        self.url = safe_url(url)
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
-        self.headers: Mapping[str, str] = _NO_HEADERS if headers is None else _read_only(headers)
+        self.headers: Mapping[str, str] = (
+            NO_HEADERS if headers is None else read_only_headers(headers)
+        )
 
     @property
     def problem(self) -> Mapping[str, Any]:
@@ -264,12 +269,13 @@ def status_error_class(status: int) -> type[APIStatusError]:
     return APIStatusError
 
 
-_NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
+NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+"""No headers, read-only: the default of every object that keeps response headers."""
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-trace-id")
 _MAX_ERROR_TEXT = 2000
 
 
-def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
+def read_only_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
     """Headers that cannot be changed, looked up case-insensitively (aiohttp's already are)."""
     if isinstance(headers, CIMultiDictProxy):
         return headers
@@ -343,7 +349,7 @@ def error_from_response(
     )
 
 
-def _safe_url(url: URL | str) -> URL:
-    """Drop any user and password from a URL so it can be shown."""
-    parsed = URL(str(url))
+def safe_url(url: URL | str) -> URL:
+    """The URL without user or password, fit to show in an error, a log line or a span."""
+    parsed = url if isinstance(url, URL) else URL(url)
     return parsed.with_user(None) if parsed.user or parsed.password else parsed

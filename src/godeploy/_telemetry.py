@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from attrs import define
 from yarl import URL
 
-from godeploy._exceptions import APIStatusError, RequestValidationError
+from godeploy._exceptions import APIStatusError, RequestValidationError, safe_url
 from godeploy._hooks import (
     CallEvent,
     Hooks,
@@ -120,13 +120,6 @@ def error_type(error: BaseException) -> str:
     if isinstance(error, TimeoutError):  # APITimeoutError is one too
         return "timeout"
     return type(error).__name__
-
-
-def _public_url(url: URL) -> str:
-    """The URL as text, without user or password (the token never is in it; a userinfo may be)."""
-    if url.user is not None or url.password is not None:
-        url = url.with_user(None)
-    return str(url)
 
 
 @define(frozen=True)
@@ -513,7 +506,7 @@ class CallScope:
         self.operation = operation.id
         self.method = operation.method
         self.url = url
-        self.url_text = _public_url(url) if hooks is not None else ""
+        self.url_text = str(safe_url(url)) if hooks is not None else ""
         self._attempts = 0
         self._retries = 0
         self._backoff = 0.0
@@ -746,7 +739,7 @@ class AttemptScope:
             if otel.tracer is not None:
                 span_attributes: dict[str, str | int] = {
                     **attributes,
-                    "url.full": _public_url(url),
+                    "url.full": str(safe_url(url)),
                 }
                 if self.number > 1:
                     span_attributes["http.request.resend_count"] = self.number - 1

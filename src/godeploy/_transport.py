@@ -23,15 +23,17 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 import aiohttp
 from attrs import define, evolve, field
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from godeploy._config import check_option, integer_at_least
 from godeploy._exceptions import (
+    NO_HEADERS,
     APIConnectionError,
     APITimeoutError,
     RequestValidationError,
     ResponseTooLargeError,
+    read_only_headers,
 )
 
 __all__ = [
@@ -55,9 +57,6 @@ DEFAULT_MAX_ERROR_BYTES = 64 * 1024
 SSLOption: TypeAlias = "SSLContext | str | os.PathLike[str] | bool"
 """`ssl=`: an `SSLContext`, a CA bundle's path, True (the system's CAs) or False (no checks)."""
 
-_EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
-
-
 @define(frozen=True, kw_only=True)
 class TransportRequest:
     """One HTTP request, ready to send.
@@ -79,13 +78,6 @@ class TransportRequest:
     connect_timeout: float | None = None
 
 
-def _as_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
-    """Headers as a read-only case-insensitive multidict (aiohttp's are already one)."""
-    if isinstance(headers, CIMultiDictProxy):
-        return headers
-    return CIMultiDictProxy(CIMultiDict(headers))
-
-
 @define(frozen=True, kw_only=True)
 class TransportResponse:
     """A whole HTTP response: status, headers and the body, fully read.
@@ -99,7 +91,7 @@ class TransportResponse:
     """
 
     status: int
-    headers: CIMultiDictProxy[str] = field(default=_EMPTY_HEADERS, converter=_as_headers)
+    headers: CIMultiDictProxy[str] = field(default=NO_HEADERS, converter=read_only_headers)
     body: bytes = field(default=b"", repr=False)
     url: URL = field(factory=URL)
 
