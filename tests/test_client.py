@@ -173,7 +173,7 @@ async def test_api_400_lists_the_bad_fields(fake_godeploy, godeploy_client):
             email_keys=False,
             order_items=[{"feature_set_id": unknown_feature_set, "quantity": 1}],
         )
-    assert "orderItems[0].featureSetId" in caught.value.problem["errors"]
+    assert "orderItems[0].featureSetId" in (caught.value.problem.errors or {})
     assert fake_godeploy.orders_created == 0
 
 
@@ -192,7 +192,7 @@ async def test_not_found_carries_status_url_body_and_request_id(godeploy_client)
     error = caught.value
     assert error.status == 404 and error.method == "GET"
     assert error.url.path == "/api/v2/orders/999999"
-    assert error.problem["status"] == 404
+    assert error.problem.status == 404
     assert error.request_id
 
 

@@ -38,6 +38,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from godeploy._generated.models import ProblemDetails
 from godeploy._json import loads
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "NO_HEADERS",
     "error_from_response",
     "parse_retry_after",
+    "problem_details",
     "read_only_headers",
     "safe_url",
     "status_error_class",
@@ -168,7 +170,8 @@ class APIStatusError(GoDeployError):
         status: the HTTP status code.
         method: the request method.
         url: the request URL, without credentials.
-        body: the parsed problem details (a dict) when the body was JSON, else its text.
+        body: the body as the API sent it: parsed JSON (a dict, extension members and all)
+            when it was JSON, else its text (cut short).
         request_id: the server's request or trace id, when a response header carried one.
         retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
         headers: the response headers, read-only (rate-limit headers, for instance).
@@ -198,9 +201,13 @@ class APIStatusError(GoDeployError):
         )
 
     @property
-    def problem(self) -> Mapping[str, Any]:
-        """The body as problem details (an empty mapping when it was not a JSON object)."""
-        return self.body if isinstance(self.body, Mapping) else {}
+    def problem(self) -> ProblemDetails:
+        """The body's RFC 7807 problem details: `detail`, `errors` (field -> messages), ...
+
+        Never raises: a member that is missing or not of its RFC type is None, and so is
+        every member of a body that is no JSON object. `body` keeps what the API sent.
+        """
+        return problem_details(self.body)
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -208,7 +215,7 @@ class APIStatusError(GoDeployError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the API refused the request; `problem["errors"]` names the fields."""
+    """400: the API refused the request; `problem.errors` names the fields."""
 
 
 class AuthenticationError(APIStatusError):
@@ -314,13 +321,40 @@ def _problem(body_bytes: bytes, content_type: str) -> Any:
     return body
 
 
-def _detail(body: Any) -> str:
-    """What a problem-details body says went wrong, and which fields."""
+def problem_details(body: Any) -> ProblemDetails:
+    """The RFC 7807 members of an error body that have their RFC types; the others are None.
+
+    Lenient where the converter is strict, on purpose: an error body is never refused, since
+    the error it comes with matters more than its shape.
+    """
     if not isinstance(body, dict):
-        return ""
-    detail = str(body.get("detail") or body.get("title") or "")
-    if isinstance(body.get("errors"), dict):
-        fields = ", ".join(sorted(str(key) for key in body["errors"]))
+        return ProblemDetails()
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) else None
+
+    status, errors = body.get("status"), body.get("errors")
+    if not isinstance(errors, dict) or not all(
+        isinstance(messages, list) and all(isinstance(m, str) for m in messages)
+        for messages in errors.values()
+    ):
+        errors = None
+    return ProblemDetails(
+        type=text("type"),
+        title=text("title"),
+        status=status if type(status) is int else None,
+        detail=text("detail"),
+        trace_id=text("traceId"),
+        errors=errors,
+    )
+
+
+def _detail(problem: ProblemDetails) -> str:
+    """What the problem details say went wrong, and which fields."""
+    detail = problem.detail or problem.title or ""
+    if problem.errors is not None:
+        fields = ", ".join(sorted(problem.errors))
         detail = f"{detail} ({fields})" if detail else fields
     return detail
 
@@ -330,11 +364,12 @@ def error_from_response(
 ) -> APIStatusError:
     """Build the typed error of an error response."""
     problem = _problem(body, headers.get("Content-Type", ""))
+    details = problem_details(problem)
     request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
-    if request_id is None and isinstance(problem, dict) and isinstance(problem.get("traceId"), str):
-        request_id = problem["traceId"]
+    if request_id is None:
+        request_id = details.trace_id
     message = f"{method} {url.path} answered {status}"
-    detail = _detail(problem)
+    detail = _detail(details)
     if detail:
         message += f": {detail}"
     return status_error_class(status)(

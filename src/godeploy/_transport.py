@@ -57,6 +57,7 @@ DEFAULT_MAX_ERROR_BYTES = 64 * 1024
 SSLOption: TypeAlias = "SSLContext | str | os.PathLike[str] | bool"
 """`ssl=`: an `SSLContext`, a CA bundle's path, True (the system's CAs) or False (no checks)."""
 
+
 @define(frozen=True, kw_only=True)
 class TransportRequest:
     """One HTTP request, ready to send.
