@@ -15,10 +15,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from godeploy import dumps, models
+from godeploy import dumps
 from godeploy._converter import decode_json, structure, structure_json, unstructure
 from godeploy._exceptions import ResponseValidationError
-from godeploy.models import (
+from godeploy._generated import models
+from godeploy._generated.models import (
     CreateOrderItem,
     CreateOrderRequest,
     FeatureSet,

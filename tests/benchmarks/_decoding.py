@@ -24,7 +24,7 @@ from cattrs import Converter
 
 from godeploy import _converter, dumps, loads
 from godeploy._converter import configure_converter, structure_json
-from godeploy.models import FeatureSetPage, OrderPage
+from godeploy._generated.models import FeatureSetPage, OrderPage
 
 from . import _msgspec_models, _pydantic_models
 from ._harness import Cores, Fake, Samples, fake_process, rotations
