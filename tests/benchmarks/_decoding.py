@@ -6,7 +6,7 @@ FeatureSetPage-like body (Decimal prices; orders carry no money). Each contender
 same bytes once per round, in rotating order; all must read the same values. "cattrs" is
 cattrs' own generated structure functions (`make_dict_structure_fn`) on a converter with
 `detailed_validation=False` configured by the SDK's `configure_converter`: the SDK's rules, no
-generated decoders. The SDK's
+generated decoders (the collector paused for both, as the SDK pauses it). The SDK's
 UUID cache is emptied before each of its decodes, so no decode profits from an earlier one.
 """
 
@@ -114,7 +114,12 @@ def _cattrs(model: type[Any]) -> Decode:
 
     def decode(body: bytes) -> Any:
         _converter._UUID_CACHE.clear()
-        return converter.structure(loads(body), model)
+        # With the collector paused as the SDK pauses it: only the decoders differ.
+        gc.disable()
+        try:
+            return converter.structure(loads(body), model)
+        finally:
+            gc.enable()
 
     return decode
 
