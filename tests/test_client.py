@@ -379,9 +379,9 @@ async def test_create_faulted_after_storing_is_not_repeated(fake_godeploy, fault
 
 
 async def test_create_refused_by_status_before_storing_is_a_definite_error(fake_godeploy):
-    fake_godeploy.faults.add(Fault.status(429, retry_after=0), route="createOrder", times=1)
+    fake_godeploy.faults.add(Fault.status(429, retry_after=0), route="createOrder")
     feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
-    async with make_client(fake_godeploy) as client:
+    async with make_client(fake_godeploy, max_retries=0) as client:
         with pytest.raises(RateLimitError):
             await client.orders.create(
                 purchase_order_reference="PO",

@@ -48,7 +48,8 @@ class TokenSource:
         else:
             raise RequestValidationError("token must be a string or an async callable")
         self._generation = 0
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def refreshable(self) -> bool:
@@ -57,8 +58,8 @@ class TokenSource:
 
     @property
     def refresh_count(self) -> int:
-        """How many times the callable was asked for a token."""
-        return self._generation
+        """How many times a stale token was replaced (the first fetch is not a refresh)."""
+        return max(0, self._generation - 1)
 
     def cached(self) -> tuple[str, int] | None:
         """The token to use and its generation when no await is needed (the common case)."""
@@ -70,7 +71,7 @@ class TokenSource:
         """Return the token to use and its generation."""
         if self._current is not None:
             return self._current, self._generation
-        async with self._lock:
+        async with self._loop_lock():
             if self._current is None:
                 await self._fetch()
             assert self._current is not None
@@ -80,10 +81,21 @@ class TokenSource:
         """Replace the token of `stale_generation` unless another request already did."""
         if self._provider is None:
             return False
-        async with self._lock:
+        async with self._loop_lock():
             if self._generation == stale_generation:
                 await self._fetch()
         return True
+
+    def _loop_lock(self) -> asyncio.Lock:
+        """The lock of the running event loop.
+
+        An asyncio.Lock stays bound to the loop it first waited in, and a client may move on to
+        the next loop once the first has stopped: each loop gets a lock of its own.
+        """
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     async def _fetch(self) -> None:
         """Ask the callable for a token (under the lock)."""

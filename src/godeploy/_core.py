@@ -38,12 +38,14 @@ from godeploy._exceptions import (
     GoDeployError,
     RateLimitError,
     error_from_response,
+    error_type,
+    proves_refusal,
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
-from godeploy._telemetry import CallScope, Telemetry, error_type
+from godeploy._telemetry import CallScope, Telemetry
 from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
 
 __all__ = ["CallOptions", "ClientCore"]
@@ -201,7 +203,7 @@ class ClientCore:
                     return structure_json(outcome.body, cast_to, url=full_url)
                 error = outcome
                 if self.closed:
-                    raise ClientClosedError("the client was closed during the call") from error
+                    raise call.closed_during(error)
                 if (
                     isinstance(error, AuthenticationError)
                     and self.token.refreshable
@@ -313,6 +315,25 @@ class _Call:
             url=self.url,
             request_sent=self.sent,
         )
+
+    def closed_during(self, error: GoDeployError) -> GoDeployError:
+        """The error of a call whose client was closed while an attempt was under way.
+
+        A request that is not safe to repeat (a create) and may have reached the server keeps
+        that: the order may exist. Anything else is a plain `ClientClosedError`.
+        """
+        if self.method == "POST" and self.sent:
+            closed = APIConnectionError(
+                f"{self.method} {self.url.path}: the client was closed during the call, after "
+                "the request may have reached the server",
+                method=self.method,
+                url=self.url,
+                request_sent=True,
+            )
+        else:
+            closed = ClientClosedError("the client was closed during the call")
+        closed.__cause__ = error
+        return closed
 
     async def fetch_token(self) -> tuple[str, int]:
         """The token from the callable, within the call's deadline."""
@@ -436,7 +457,8 @@ class _Call:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:
             return response
-        self.sent = True
+        if not proves_refusal(response.status):
+            self.sent = True
         status_error = error_from_response(
             method, url, response.status, response.headers, response.body
         )

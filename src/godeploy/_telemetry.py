@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from attrs import define
 from yarl import URL
 
-from godeploy._exceptions import APIStatusError, RequestValidationError
+from godeploy._exceptions import RequestValidationError, error_type
 from godeploy._hooks import (
     CallEvent,
     Hooks,
@@ -111,15 +111,6 @@ class OperationLike(Protocol):
     def path(self) -> str:
         """The spec's path template, such as `/api/v2/orders/{orderId}`."""
         ...
-
-
-def error_type(error: BaseException) -> str:
-    """The `error.type` of a failure: the status as a string, `timeout`, or the class name."""
-    if isinstance(error, APIStatusError):
-        return str(error.status)
-    if isinstance(error, TimeoutError):  # APITimeoutError is one too
-        return "timeout"
-    return type(error).__name__
 
 
 def _public_url(url: URL) -> str:
