@@ -23,10 +23,15 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 def check_token(token: object, *, source: str = "token") -> str:
     """Return a token fit for an Authorization header, or raise `RequestValidationError`."""
     if not isinstance(token, str) or not token.strip():
-        raise RequestValidationError(f"{source} must be a non-empty string")
+        # The value is not shown: it may be a token after all.
+        raise RequestValidationError(
+            f"{source} must be a non-empty string", {"token": ["a non-empty string"]}
+        )
     if _CONTROL_CHARACTERS.search(token):
         # It could not go in a header: refused here rather than by aiohttp mid-request.
-        raise RequestValidationError(f"{source} must not contain control characters")
+        raise RequestValidationError(
+            f"{source} must not contain control characters", {"token": ["no control characters"]}
+        )
     return token
 
 
@@ -46,7 +51,10 @@ class TokenSource:
             self._current = None
             self._provider = token
         else:
-            raise RequestValidationError("token must be a string or an async callable")
+            raise RequestValidationError(
+                "token must be a string or an async callable",
+                {"token": ["a string or an async callable"]},
+            )
         self._generation = 0
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None

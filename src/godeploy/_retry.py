@@ -16,7 +16,7 @@ from typing import Final
 import attrs
 from attrs import define, field
 
-from godeploy._config import integer_at_least, non_negative
+from godeploy._config import integer_at_least, non_negative, statuses
 from godeploy._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -65,7 +65,11 @@ class RetryPolicy:
     backoff_base: float = field(default=0.5, validator=non_negative)
     backoff_cap: float = field(default=8.0, validator=non_negative)
     retry_after_cap: float = field(default=60.0, validator=non_negative)
-    retryable_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES, converter=frozenset)
+    # mypy's attrs plugin reads no Converter object: the field stays typed as declared.
+    retryable_statuses: frozenset[int] = field(
+        default=RETRYABLE_STATUSES,
+        converter=statuses,  # type: ignore[misc]
+    )
 
 
 @define(frozen=True, kw_only=True)

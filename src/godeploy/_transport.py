@@ -26,7 +26,15 @@ from attrs import define, evolve, field
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from godeploy._config import check_option, integer_at_least
+from godeploy._config import (
+    check_option,
+    instance_of,
+    integer_at_least,
+    is_callable,
+    optional,
+    refuse,
+    strict_bool,
+)
 from godeploy._exceptions import (
     APIConnectionError,
     APITimeoutError,
@@ -147,8 +155,7 @@ class MockTransport:
     """
 
     def __init__(self, handler: MockHandler) -> None:
-        if not callable(handler):
-            raise RequestValidationError("MockTransport needs a callable handler")
+        check_option("handler", handler, is_callable)
         self._handler = handler
         self._closed = False
 
@@ -195,19 +202,18 @@ def _ssl_setting(value: object) -> SSLContext | bool:
     if isinstance(value, str | os.PathLike):
         path = os.fspath(value)
         if not os.path.exists(path):
-            raise RequestValidationError(f"ssl: no CA bundle at {path!r}")
+            raise RequestValidationError(
+                f"ssl: no CA bundle at {path!r}", {"ssl": ["no such file"]}
+            )
         try:
             if os.path.isdir(path):
                 return create_default_context(capath=path)
             return create_default_context(cafile=path)
         except (SSLError, OSError) as error:
             raise RequestValidationError(
-                f"ssl: cannot load the CA bundle {path!r}: {error}"
+                f"ssl: cannot load the CA bundle {path!r}: {error}", {"ssl": [str(error)]}
             ) from None
-    raise RequestValidationError(
-        "ssl must be an ssl.SSLContext, a CA bundle path, True or False, "
-        f"got {type(value).__name__}"
-    )
+    refuse("ssl", "an ssl.SSLContext, a CA bundle path, True or False", value)
 
 
 @define(frozen=True)
@@ -404,11 +410,10 @@ class AiohttpTransport:
             "max_response_bytes", max_response_bytes, integer_at_least(1)
         )
         self._max_error_bytes = min(DEFAULT_MAX_ERROR_BYTES, self._max_response_bytes)
-        if not isinstance(trust_env, bool):
-            raise RequestValidationError(
-                f"trust_env must be True or False, got {trust_env!r}",
-                {"trust_env": ["True or False"]},
-            )
+        check_option("trust_env", trust_env, strict_bool)
+        check_option("session", session, optional(instance_of(aiohttp.ClientSession)))
+        check_option("max_connections", max_connections, integer_at_least(1))
+        check_option("max_connections_per_host", max_connections_per_host, integer_at_least(0))
         if session is not None and (ssl is not True or trust_env is not True):
             raise RequestValidationError(
                 "ssl= and trust_env= configure the session the transport creates: "
@@ -432,6 +437,16 @@ class AiohttpTransport:
     def session(self) -> aiohttp.ClientSession | None:
         """The session in use (None until the first request of an owned session)."""
         return self._session
+
+    @property
+    def max_connections(self) -> int | None:
+        """The most connections open at once (None: no limit), of a borrowed session too."""
+        if self._borrowed is None:
+            limit = self._max_connections
+        else:
+            connector = self._borrowed.connector
+            limit = 0 if connector is None else connector.limit
+        return limit or None
 
     @property
     def max_response_bytes(self) -> int:
