@@ -173,7 +173,11 @@ async def test_api_400_lists_the_bad_fields(fake_godeploy, godeploy_client):
             email_keys=False,
             order_items=[{"feature_set_id": unknown_feature_set, "quantity": 1}],
         )
-    assert "orderItems[0].featureSetId" in caught.value.problem["errors"]
+    [reason] = caught.value.problem["errors"]["orderItems[0].featureSetId"]
+    assert "does not exist in business unit" in reason
+    # The API's reasons are in the message (what the CLI prints), each with its field.
+    assert f"orderItems[0].featureSetId: {reason}" in str(caught.value)
+    assert "nothing was created" in str(caught.value)
     assert fake_godeploy.orders_created == 0
 
 
