@@ -182,7 +182,8 @@ class APIStatusError(GoDeployError):
         url: the request URL, without credentials.
         body: the parsed problem details (a dict) when the body was JSON, else its text.
         request_id: the server's request or trace id, when a response header carried one.
-        retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
+        retry_after: seconds the API asked to wait (`retry-after-ms`, else `Retry-After`),
+            when it said so.
         headers: the response headers, read-only (rate-limit headers, for instance).
     """
 
