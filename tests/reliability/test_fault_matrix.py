@@ -2,8 +2,8 @@
 
 A GET recovers within the retry policy when the fault is transient and raises its documented
 typed error when it is not; a create is sent once, never twice (unless the API refused it: a
-429), and says when its outcome is unknown; a fan-out over the reference's 4150 orders with 5% of its requests faulted yields
-exactly one result per order.
+429), and says when its outcome is unknown; a fan-out over the reference's 4150 orders with 5%
+of its requests faulted yields exactly one result per order.
 """
 
 from __future__ import annotations
