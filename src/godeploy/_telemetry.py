@@ -412,10 +412,6 @@ class Telemetry:
                 the gauges.
         """
         check_option("hooks", hooks, optional(instance_of(Hooks, "a godeploy.Hooks")))
-        tracers = instance_of(_TracerProviderLike, "an OpenTelemetry TracerProvider")
-        check_option("tracer_provider", tracer_provider, optional(tracers))
-        meters = instance_of(_MeterProviderLike, "an OpenTelemetry MeterProvider")
-        check_option("meter_provider", meter_provider, optional(meters))
         if hooks is not None and hooks.empty:
             hooks = None
         api = _load_api()
@@ -426,6 +422,10 @@ class Telemetry:
                     "pip install 'godeploy[otel]'"
                 )
             return None if hooks is None else cls(hooks, None)
+        tracers = instance_of(_TracerProviderLike, "an OpenTelemetry TracerProvider")
+        check_option("tracer_provider", tracer_provider, optional(tracers))
+        meters = instance_of(_MeterProviderLike, "an OpenTelemetry MeterProvider")
+        check_option("meter_provider", meter_provider, optional(meters))
         return cls(hooks, _Otel(api, tracer_provider, meter_provider, budget))
 
     def _active(self) -> _Otel | None:
