@@ -478,7 +478,7 @@ class FakeGoDeploy(AsyncClosing):
 
     def _stamped(self, reply: _Reply, record: RecordedRequest) -> _Reply:
         """The reply with the request's id in `X-Request-Id`, as APIs behind a gateway send."""
-        record.request_id = str(UUID(int=self._request_id_rng.getrandbits(128), version=4))
+        record.request_id = f"{self._request_id_rng.getrandbits(128):032x}"
         reply.headers = {**(reply.headers or {}), "X-Request-Id": record.request_id}
         return reply
 
