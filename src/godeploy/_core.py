@@ -57,6 +57,9 @@ T = TypeVar("T")
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 """Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
 
+_JSON_BODY = {"Content-Type": "application/json"}
+"""The header of a request with a body (it replaces a Content-Type from the default headers)."""
+
 _NO_SCOPE = contextlib.nullcontext()
 """What a call is wrapped in when it has no telemetry scope (reusable, and cheap)."""
 
@@ -275,7 +278,7 @@ class ClientCore:
             # (refused when they were given).
             plain = merge_headers(plain, self.default_headers)
             plain["Authorization"] = f"Bearer {token}"
-            self._headers = (plain, {**plain, "Content-Type": "application/json"})
+            self._headers = (plain, merge_headers(plain, _JSON_BODY))
             self._headers_token = token
         return self._headers[has_body]
 

@@ -12,7 +12,7 @@ paging (`_page`, `_pageSize`, set by the pager). Names are compared case-insensi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from godeploy._exceptions import RequestValidationError
@@ -43,20 +43,11 @@ def check_headers(headers: object, option: str) -> dict[str, str]:
     Raises:
         RequestValidationError: not a mapping, a bad name or value, or a header the SDK owns.
     """
-    if not isinstance(headers, Mapping):
-        raise RequestValidationError(
-            f"{option} must be a mapping of header names to strings, got {type(headers).__name__}"
-        )
     checked: dict[str, str] = {}
-    for name, value in headers.items():
+    for name, value in _items(headers, option, "header names to strings"):
         if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name):
             raise RequestValidationError(f"{option}: {name!r} is not a header name")
-        owner = _OWNED_HEADERS.get(name.lower())
-        if owner is not None:
-            raise RequestValidationError(
-                f"{option} cannot set {name}: the SDK sets it from {owner}; nothing was sent",
-                {name: [f"set by {owner}"]},
-            )
+        _refuse_owned(option, name, _OWNED_HEADERS)
         if not isinstance(value, str) or _BAD_HEADER_VALUE.search(value):
             # Never the value itself in the message: it may be a credential.
             raise RequestValidationError(
@@ -77,21 +68,11 @@ def check_query(query: object, option: str = "extra_query") -> dict[str, str | i
     Raises:
         RequestValidationError: not a mapping, a bad name or value, or a parameter the SDK owns.
     """
-    if not isinstance(query, Mapping):
-        raise RequestValidationError(
-            f"{option} must be a mapping of names to strings or integers, "
-            f"got {type(query).__name__}"
-        )
     checked: dict[str, str | int] = {}
-    for name, value in query.items():
+    for name, value in _items(query, option, "names to strings or integers"):
         if not isinstance(name, str) or not name:
             raise RequestValidationError(f"{option}: {name!r} is not a parameter name")
-        owner = _OWNED_QUERY.get(name.lower())
-        if owner is not None:
-            raise RequestValidationError(
-                f"{option} cannot set {name}: the SDK sets it from {owner}; nothing was sent",
-                {name: [f"set by {owner}"]},
-            )
+        _refuse_owned(option, name, _OWNED_QUERY)
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise RequestValidationError(
                 f"{option}[{name!r}] must be a string or an integer, got {type(value).__name__}",
@@ -99,6 +80,25 @@ def check_query(query: object, option: str = "extra_query") -> dict[str, str | i
             )
         checked[name] = value
     return checked
+
+
+def _items(given: object, option: str, expected: str) -> Iterable[tuple[object, object]]:
+    """The entries of a mapping option, or a refusal saying what it must be."""
+    if not isinstance(given, Mapping):
+        raise RequestValidationError(
+            f"{option} must be a mapping of {expected}, got {type(given).__name__}"
+        )
+    return given.items()
+
+
+def _refuse_owned(option: str, name: str, owned: Mapping[str, str]) -> None:
+    """Refuse a name the SDK sets itself (compared case-insensitively)."""
+    owner = owned.get(name.lower())
+    if owner is not None:
+        raise RequestValidationError(
+            f"{option} cannot set {name}: the SDK sets it from {owner}; nothing was sent",
+            {name: [f"set by {owner}"]},
+        )
 
 
 def merge_headers(base: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, str]:
