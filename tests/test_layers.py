@@ -119,6 +119,8 @@ BOTTOM = {
     "_converter",
     "_retry",
     "_version",
+    "_environment",
+    "_options",
 }
 
 
@@ -126,7 +128,8 @@ def test_lower_layers_do_not_import_higher_ones():
     layers = [
         {"_json", "_lifecycle", "_version"},
         BOTTOM - {"_json", "_lifecycle", "_version"},
-        {"_transport"},
+        # Raw responses wrap what the transport answered; the core and resources use them.
+        {"_transport", "_response"},
         {"_auth", "_pacing"},
         # Telemetry sits beside the core: only the core and what is above it use it.
         {"_hooks", "_telemetry"},

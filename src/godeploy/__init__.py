@@ -61,6 +61,7 @@ from godeploy._hooks import (
 )
 from godeploy._json import dumps, loads
 from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
+from godeploy._response import APIResponse
 from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
@@ -76,6 +77,7 @@ from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "Admission",

@@ -43,7 +43,9 @@ from godeploy._exceptions import (
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
+from godeploy._options import NO_EXTRAS, check_headers, check_query, merge_headers
 from godeploy._pacing import GO, Admission, Limits
+from godeploy._response import RAW_CAPTURE
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
 from godeploy._telemetry import CallScope, Telemetry
 from godeploy._transport import (
@@ -62,6 +64,9 @@ T = TypeVar("T")
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 """Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
 
+_JSON_BODY = {"Content-Type": "application/json"}
+"""The header of a request with a body (it replaces a Content-Type from the default headers)."""
+
 _NO_SCOPE = contextlib.nullcontext()
 """What a call is wrapped in when it has no telemetry scope (reusable, and cheap)."""
 
@@ -78,11 +83,15 @@ class CallOptions:
         business_unit_id: the business unit of this call.
         timeout: the time limits of this call.
         retry_policy: the retry policy of this call (the client's, with `max_retries=` applied).
+        extra_headers: headers added to this call's requests (None: none).
+        extra_query: query parameters added to every request of this call, pages included.
     """
 
     business_unit_id: str
     timeout: Timeout
     retry_policy: RetryPolicy
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str | int] | None = None
 
 
 class ClientCore:
@@ -100,6 +109,7 @@ class ClientCore:
         limits: Limits,
         user_agent: str,
         telemetry: Telemetry | None = None,
+        default_headers: Mapping[str, str] = NO_EXTRAS,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -109,6 +119,7 @@ class ClientCore:
         self.retry_policy = retry_policy
         self.limits = limits
         self.user_agent = user_agent
+        self.default_headers = default_headers
         # None when there is nothing to tell (no hooks, no OpenTelemetry): one test per call.
         self.telemetry = telemetry
         self.closed = False
@@ -144,9 +155,17 @@ class ClientCore:
         business_unit_id: object = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> CallOptions:
         """Resolve a call's overrides against the client's defaults, checking them."""
-        if business_unit_id is None and timeout is None and max_retries is None:
+        if (
+            business_unit_id is None
+            and timeout is None
+            and max_retries is None
+            and extra_headers is None
+            and extra_query is None
+        ):
             # The common case, resolved once.
             if self._default_options is None:
                 self._default_options = CallOptions(
@@ -162,6 +181,11 @@ class ClientCore:
             business_unit_id=check_business_unit_id(unit),
             timeout=coerce_timeout(timeout, self.timeout),
             retry_policy=with_max_retries(self.retry_policy, max_retries),
+            # Checked here, before any I/O; empty ones count as none (the fast path).
+            extra_headers=None
+            if extra_headers is None
+            else check_headers(extra_headers, "extra_headers") or None,
+            extra_query=None if extra_query is None else check_query(extra_query) or None,
         )
 
     async def request(
@@ -197,9 +221,13 @@ class ClientCore:
         timeout = options.timeout
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = options.retry_policy
+        if options.extra_query is not None:
+            # The SDK's own parameters cannot be among the extras (checked): no clash.
+            query = {**options.extra_query, **(query or {})}
         full_url = _with_query(url, query, options.business_unit_id)
         body = None if json_body is None else dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
+        call.extra_headers = options.extra_headers
         if self.telemetry is not None:
             call.scope = self.telemetry.call(operation, full_url)
         retry_number = 0
@@ -211,6 +239,10 @@ class ClientCore:
                 outcome = await call.attempt(body, token, timeout, admission)
                 if not isinstance(outcome, GoDeployError):
                     self.limits.refund()
+                    raw = RAW_CAPTURE.get()
+                    if raw is not None:
+                        # `with_raw_response`: it keeps the answer beside the decoded model.
+                        raw.captured(outcome, operation.method, full_url)
                     return structure_json(outcome.body, cast_to, url=full_url)
                 error = outcome
                 if self.closed:
@@ -254,11 +286,14 @@ class ClientCore:
         """The request headers for a token (built once per token, never changed afterwards)."""
         if token != self._headers_token:
             plain = {
-                "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 "User-Agent": self.user_agent,
             }
-            self._headers = (plain, {**plain, "Content-Type": "application/json"})
+            # The client's default headers may replace Accept or User-Agent, never the token
+            # (refused when they were given).
+            plain = merge_headers(plain, self.default_headers)
+            plain["Authorization"] = f"Bearer {token}"
+            self._headers = (plain, merge_headers(plain, _JSON_BODY))
             self._headers_token = token
         return self._headers[has_body]
 
@@ -287,6 +322,7 @@ class _Call:
         "attempts",
         "core",
         "deadline",
+        "extra_headers",
         "method",
         "operation",
         "policy",
@@ -313,6 +349,7 @@ class _Call:
         self.sent = False
         self.attempts = 0
         self.scope: CallScope | None = None
+        self.extra_headers: Mapping[str, str] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -439,6 +476,8 @@ class _Call:
             if attempt_timeout is None or remaining < attempt_timeout:
                 attempt_timeout = remaining
         headers = core.headers(token, body is not None)
+        if self.extra_headers is not None:
+            headers = merge_headers(headers, self.extra_headers)
         # The attempt's telemetry, if the call has any: its span, and the traceparent it adds.
         instrumented = None if self.scope is None else self.scope.attempt()
         with instrumented or _NO_SCOPE:

@@ -68,6 +68,7 @@ __all__ = [
     "error_type",
     "parse_retry_after",
     "proves_refusal",
+    "request_id_from",
     "retry_hint",
     "status_error_class",
 ]
@@ -292,6 +293,11 @@ def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
     return CIMultiDictProxy(CIMultiDict(headers))
 
 
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The server's request id from a response's headers (case-insensitive ones), or None."""
+    return next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Read `Retry-After` as seconds (`"3"`) or as an HTTP date; None when absent or unreadable."""
     if value is None:
@@ -390,7 +396,7 @@ def error_from_response(
 ) -> APIStatusError:
     """Build the typed error of an error response."""
     problem = _problem(body, headers.get("Content-Type", ""))
-    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+    request_id = request_id_from(headers)
     if request_id is None and isinstance(problem, dict) and isinstance(problem.get("traceId"), str):
         request_id = problem["traceId"]
     message = f"{method} {url.path} answered {status}"

@@ -8,14 +8,9 @@ from typing import Annotated
 import typer
 
 from godeploy import __version__
+from godeploy._environment import BASE_URL_VARIABLE, BUSINESS_UNIT_VARIABLE, TOKEN_VARIABLE
 from godeploy.cli import _commands as commands
-from godeploy.cli._connection import (
-    BASE_URL_VARIABLE,
-    BUSINESS_UNIT_VARIABLE,
-    TOKEN_VARIABLE,
-    ConnectionSettings,
-    with_connection,
-)
+from godeploy.cli._connection import ConnectionSettings, with_connection
 from godeploy.cli._errors import run_async
 from godeploy.cli._fleet import fan_out_on_fleet, fleet_app
 from godeploy.cli._render import STDOUT, Output

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from godeploy._config import Timeout
 from godeploy._core import CallOptions, ClientCore
 from godeploy._exceptions import RequestValidationError
@@ -20,10 +22,16 @@ class Resource:
         business_unit_id: object,
         timeout: float | Timeout | None,
         max_retries: int | None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> CallOptions:
         """Check and resolve a call's overrides before any I/O."""
         return self._core.options(
-            business_unit_id=business_unit_id, timeout=timeout, max_retries=max_retries
+            business_unit_id=business_unit_id,
+            timeout=timeout,
+            max_retries=max_retries,
+            extra_headers=extra_headers,
+            extra_query=extra_query,
         )
 
 

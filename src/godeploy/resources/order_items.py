@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
 from uuid import UUID
 
 from attrs import define, field
@@ -52,6 +52,8 @@ class OrderItems(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> AsyncPager[OrderItem]:
         """Page through the items of one order (`GET /api/v2/orders/{orderId}/items`).
 
@@ -63,12 +65,14 @@ class OrderItems(Resource):
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`, for each page's request.
             max_retries: overrides the client's retries.
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             A pager: `async for item in ...`, or `.pages()`.
         """
         order = check_order_id(order_id)
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         return AsyncPager(
             self._core,
             LIST_ORDER_ITEMS,
@@ -90,6 +94,8 @@ class OrderItems(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> FanOut[int | Order, OrderItemsResult]:
         """Fetch the items of many orders at once, at most `concurrency` requests in flight.
 
@@ -114,11 +120,13 @@ class OrderItems(Resource):
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`, for each request.
             max_retries: overrides the client's retries.
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             A `FanOut` to iterate with `async for`.
         """
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         check_option("page_size", page_size, optional(integer_at_least(1)))
 
         async def fetch(order: int | Order) -> OrderItemsResult:

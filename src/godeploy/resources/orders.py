@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +23,7 @@ from godeploy._generated.operations import CREATE_ORDER, GET_ORDER, LIST_ORDERS
 from godeploy._json import json_name
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
+from godeploy.resources._raw import OrdersWithRawResponse
 
 __all__ = ["Orders", "build_create_order_request"]
 
@@ -40,6 +42,11 @@ _ITEM_OPTIONAL_STRINGS = (
 class Orders(Resource):
     """The orders of a business unit."""
 
+    @cached_property
+    def with_raw_response(self) -> OrdersWithRawResponse:
+        """`get` and `create` returning an `APIResponse`: status, headers, request id."""
+        return OrdersWithRawResponse(self)
+
     def list(
         self,
         *,
@@ -49,6 +56,8 @@ class Orders(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> AsyncPager[Order]:
         """Page through every order (`GET /api/v2/orders`).
 
@@ -59,11 +68,13 @@ class Orders(Resource):
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`, for each page's request.
             max_retries: overrides the client's retries.
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             A pager: `async for order in ...`, or `.pages()`.
         """
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         return AsyncPager(
             self._core,
             LIST_ORDERS,
@@ -82,6 +93,8 @@ class Orders(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> Order:
         """Get one order (`GET /api/v2/orders/{orderId}`).
 
@@ -92,7 +105,7 @@ class Orders(Resource):
             NotFoundError: no such order in the business unit.
         """
         order = check_order_id(order_id)
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         return await self._core.request(
             GET_ORDER, self._core.url("api/v2/orders", order), Order, options
         )
@@ -108,6 +121,8 @@ class Orders(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> Order:
         """Create an order (`POST /api/v2/orders`).
 
@@ -127,6 +142,8 @@ class Orders(Resource):
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`.
             max_retries: overrides the client's retries (of connect errors and refusals).
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             The created order (status `New`).
@@ -150,7 +167,7 @@ class Orders(Resource):
             raise RequestValidationError("pass either a CreateOrderRequest or keywords, not both")
         else:
             request = _validated(request)
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         reference = request.purchase_order_reference
         try:
             return await self._core.request(

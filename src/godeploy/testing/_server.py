@@ -165,6 +165,7 @@ class FakeGoDeploy(AsyncClosing):
         self._token_serial = 0
         self._token = self._issue_token()
         self._trace_rng = random.Random(f"godeploy-fake/{seed}/trace")
+        self._request_id_rng = random.Random(f"godeploy-fake/{seed}/request-id")
         self._last_page: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self._url: URL | None = None
@@ -458,7 +459,7 @@ class FakeGoDeploy(AsyncClosing):
             if wait > 0:
                 reply = self._rate_limited(wait)
                 self._log.answered(record, reply.status)
-                return await self._send(request, reply, None)
+                return await self._send(request, self._stamped(reply, record), None)
         delay = record.held = self.faults._delay(route)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -473,7 +474,13 @@ class FakeGoDeploy(AsyncClosing):
         else:
             reply = await self._reply(request, record, route, operation, fault, body)
         self._log.answered(record, reply.status)
-        return await self._send(request, reply, fault)
+        return await self._send(request, self._stamped(reply, record), fault)
+
+    def _stamped(self, reply: _Reply, record: RecordedRequest) -> _Reply:
+        """The reply with the request's id in `X-Request-Id`, as APIs behind a gateway send."""
+        record.request_id = f"{self._request_id_rng.getrandbits(128):032x}"
+        reply.headers = {**(reply.headers or {}), "X-Request-Id": record.request_id}
+        return reply
 
     async def _reply(
         self,
