@@ -29,16 +29,17 @@ from godeploy.testing import FakeGoDeploy
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
-_FENCE = re.compile(r"^```python(?P<attributes>[^\n]*)$")
+_FENCE = re.compile(r"^```(?P<language>[a-z]+)(?P<attributes>[^\n]*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 _NOT_RUN = re.compile(r"^<!-- not-run: (?P<reason>.+) -->$")
 
 
 @dataclass(frozen=True)
 class Snippet:
-    """One ```python block of a markdown file."""
+    """One ```python block of a markdown file (or a titled block, a file of any language)."""
 
     path: Path
+    language: str
     line: int  # of the opening fence, 1-based
     source: str
     title: str | None
@@ -51,13 +52,13 @@ class Snippet:
 
 
 def snippets(path: Path) -> list[Snippet]:
-    """The ```python blocks of one markdown file, in order."""
+    """The ```python blocks of one markdown file, and its titled blocks of any language."""
     lines = path.read_text(encoding="utf-8").splitlines()
     found: list[Snippet] = []
     index = 0
     while index < len(lines):
         fence = _FENCE.match(lines[index])
-        if fence is None:
+        if fence is None or not (fence["language"] == "python" or "title=" in fence["attributes"]):
             index += 1
             continue
         start = index
@@ -75,6 +76,7 @@ def snippets(path: Path) -> list[Snippet]:
         found.append(
             Snippet(
                 path=path,
+                language=fence["language"],
                 line=start + 1,
                 source="\n".join(body) + "\n",
                 title=None if title is None else title["title"],

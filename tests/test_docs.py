@@ -22,6 +22,7 @@ SNIPPETS = [
     for path in markdown_files()
     if path != APPLICATION_PAGE
     for snippet in snippets_of(path)
+    if snippet.language == "python"
 ]
 
 
