@@ -15,18 +15,18 @@ python_of = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/
 MATRIX_PRESENT := $(foreach version,$(MATRIX),$(if $(call python_of,$(version)),$(version)))
 MATRIX_ABSENT := $(filter-out $(MATRIX_PRESENT),$(MATRIX))
 
-.PHONY: demo demo-fleet test lint typecheck pytest test-matrix codegen bench clean
+.PHONY: demo demo-fleet docs test lint typecheck pytest test-matrix codegen bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,docs]'
 	touch $(STAMP)
 
 .venv-%/.installed: pyproject.toml constraints.txt
 	$(call python_of,$*) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,docs]'
 	touch $@
 
 $(BENCH_STAMP): pyproject.toml constraints.txt
@@ -66,6 +66,10 @@ test-matrix: $(MATRIX_PRESENT:%=.venv-%/.installed)
 
 codegen: $(STAMP)
 	$(BIN)/python -m codegen
+
+# The site (guide, API reference, benchmarks page) into build/site; a warning fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # BENCH_ARGS="--runs 7 --sections 2,4" to repeat more or run fewer sections.
 bench: $(BENCH_STAMP)

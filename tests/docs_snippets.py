@@ -1,4 +1,4 @@
-"""Find the Python examples of the docs and README, and run them against a fake (tests/test_docs*.py).
+"""Find the docs' and README's Python examples and run them against a fake (tests/test_docs*.py).
 
 Conventions of the docs' ```python blocks:
 - Every block runs. Top-level `await` is allowed (as in `python -m asyncio`); a block that uses
@@ -162,7 +162,7 @@ class ServedFake:
 
         try:
             asyncio.run(serve())
-        except BaseException as error:  # handed to the test thread by __enter__
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread by __enter__
             self._error = error
         finally:
             self._ready.set()
