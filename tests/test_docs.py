@@ -7,11 +7,13 @@ runs it.
 
 from __future__ import annotations
 
-import os
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.benchmarks import _page
 from tests.docs_snippets import DOCS, ROOT, ServedFake, Snippet, markdown_files, run_snippet
 from tests.docs_snippets import snippets as snippets_of
 
@@ -51,11 +53,47 @@ def test_examples_are_found() -> None:
     assert [snippet.name for snippet in SNIPPETS if snippet.title] == []
 
 
-def test_a_failing_example_fails(served_fake: ServedFake, tmp_path: os.PathLike[str]) -> None:
-    page = tmp_path / "page.md"  # type: ignore[operator]
+def test_a_failing_example_fails(served_fake: ServedFake, tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
     page.write_text("Text.\n\n```python\nawait client.orders.get(-5)\n```\n")
     (snippet,) = snippets_of(page)
     from godeploy import RequestValidationError
 
     with pytest.raises(RequestValidationError):
         run_snippet(snippet, served_fake)
+
+
+def test_the_benchmarks_page_is_written_from_its_source() -> None:
+    # Never edited by hand: `make bench` writes both (tests/benchmarks/_page.py).
+    stored = json.loads((DOCS / "benchmarks.json").read_text(encoding="utf-8"))
+    assert stored["sections"]
+    assert (DOCS / "benchmarks.md").read_text(encoding="utf-8") == _page.render(stored)
+
+
+def _bench_run(tmp_path: Path, date: str, figures: dict[str, str]) -> Path:
+    rows = [
+        {
+            "section": section,
+            "measure": f"measure of {section}",
+            "verdict": None,
+            "cells": {"median": value, "min": value, "max": value, "target": "", "note": ""},
+        }
+        for section, value in figures.items()
+    ]
+    path = tmp_path / f"bench-{date}.json"
+    run = {"date": date, "command": "make bench", "runs": 1, "titles": {}, "rows": rows}
+    path.write_text(json.dumps(run))
+    return path
+
+
+def test_a_run_replaces_the_sections_it_measured_and_keeps_the_others(tmp_path: Path) -> None:
+    store, page = tmp_path / "benchmarks.json", tmp_path / "benchmarks.md"
+    _page.update(_bench_run(tmp_path, "2026-12-01", {"1": "5.1 s", "2": "7,040/s"}), store, page)
+    _page.update(_bench_run(tmp_path, "2026-12-07", {"2": "7,719/s"}), store, page)
+    _page.update(_bench_run(tmp_path, "2026-12-07", {"2": "7,719/s"}), store, page)  # again
+    text = page.read_text()
+    assert "| measure of 1 | 5.1 s |" in text
+    assert "| measure of 2 | 7,719/s |" in text
+    assert "7,040/s" not in text
+    assert text.count("| measure of 2 |") == 1
+    assert text.index("Run on 2026-12-01") < text.index("Run on 2026-12-07")
