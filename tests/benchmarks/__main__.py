@@ -77,6 +77,7 @@ def main() -> int:
         _progress(f"unknown sections {unknown} (choose from {list(SECTIONS)}) or --runs < 1")
         return 2
     cores = pin_cores()
+    load = os.getloadavg()[0]  # other work on the machine skews every figure: the page says so
     started = time.perf_counter()
     rows, durations = run_sections(names, cores, arguments.runs)
     total = time.perf_counter() - started
@@ -88,6 +89,7 @@ def main() -> int:
         "placement": cores.describe(),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load": f"load average {load:.1f} at the start",
         "seconds": {"total": total, **durations},
     }
     sys.stdout.write(markdown(rows) + "\n\n")

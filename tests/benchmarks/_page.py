@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STORE = ROOT / "docs" / "benchmarks.json"
 PAGE = ROOT / "docs" / "benchmarks.md"
 # What a section keeps of its run, besides its rows.
-_CONTEXT = ("date", "command", "runs", "python", "machine", "placement")
+_CONTEXT = ("date", "command", "runs", "python", "machine", "load", "placement")
 _HEADER = ["measure", "median", "min", "max", "target", "", "note"]
 
 
@@ -74,7 +74,7 @@ def render(stored: dict[str, Any]) -> str:
             "",
             f"Run on {section.get('date')} (`{section.get('command')}`, {runs} "
             f"run{'s' if runs != 1 else ''}); Python {section.get('python')}, "
-            f"{section.get('machine')}; {section.get('placement')}.",
+            f"{section.get('machine')}, {section.get('load')}; {section.get('placement')}.",
             "",
             "| " + " | ".join(_HEADER) + " |",
             "|" + "|".join("---" for _ in _HEADER) + "|",
