@@ -96,4 +96,4 @@ def test_a_run_replaces_the_sections_it_measured_and_keeps_the_others(tmp_path: 
     assert "| measure of 2 | 7,719/s |" in text
     assert "7,040/s" not in text
     assert text.count("| measure of 2 |") == 1
-    assert text.index("Run on 2026-12-01") < text.index("Run on 2026-12-07")
+    assert text.index("Finished 2026-12-01") < text.index("Finished 2026-12-07")

@@ -72,7 +72,7 @@ def render(stored: dict[str, Any]) -> str:
             "",
             f"## § {name}{title}",
             "",
-            f"Run on {section.get('date')} (`{section.get('command')}`, {runs} "
+            f"Finished {section.get('date')} (`{section.get('command')}`, {runs} "
             f"run{'s' if runs != 1 else ''}); Python {section.get('python')}, "
             f"{section.get('machine')}, {section.get('load')}; {section.get('placement')}.",
             "",
