@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://lms.godeploy.it/"
+"""The real API's root, the `base_url` of a client that names none."""
 
 
 class _Named(Protocol):
