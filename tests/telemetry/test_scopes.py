@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -413,3 +414,24 @@ async def test_a_cancelled_fan_out_input_is_neither_done_nor_failed(otel):
     (fan_out,) = otel.spans()
     assert fan_out.status.status_code is StatusCode.UNSET
     assert "godeploy.fan_out.total" not in fan_out.attributes
+
+
+def test_providers_set_while_calls_are_in_flight_fail_no_call():
+    # Issue 17.3: an attempt that started without a meter looked the instruments up again on
+    # its way out and found the new provider's: KeyError(()). Each attempt keeps what it began.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "telemetry" / "providers_mid_call.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(result.stdout)
+    assert seen["held"] == ["ok", "ok"]
+    assert seen["later"] == seen["after"] == "ok"
+    assert seen["requests"] == seen["responses"] == 5
+    assert seen["active_requests"] == 0
+    assert seen["active_orders"] == 0
+    # Attempts that started before the meter provider are not measured; later ones are.
+    assert seen["durations"] == 2
+    assert seen["spans"].count("godeploy getOrder") == 3
