@@ -109,9 +109,7 @@ def otel_privates(path: Path) -> list[str]:
     if not uses_otel:
         return []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and _PRIVATE_OTEL_ATTRIBUTE.match(node.attr):
-            found.append(ast.unparse(node))
-        elif (
+        if (isinstance(node, ast.Attribute) and _PRIVATE_OTEL_ATTRIBUTE.match(node.attr)) or (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Name)
             and node.func.id in {"getattr", "hasattr", "setattr"}

@@ -41,9 +41,9 @@ from godeploy._exceptions import (
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
+from godeploy._observers import CallScope, Telemetry, error_type
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
-from godeploy._telemetry import CallScope, Telemetry, error_type
 from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
 
 __all__ = ["CallOptions", "ClientCore"]
@@ -431,7 +431,7 @@ class _Call:
                     instrumented.failed(error)
                 return error
             if instrumented is not None:
-                instrumented.answered(response.status)
+                instrumented.answered(response.status, response.headers)
         if debug:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:

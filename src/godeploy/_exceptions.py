@@ -63,6 +63,7 @@ __all__ = [
     "ServiceUnavailableError",
     "error_from_response",
     "parse_retry_after",
+    "request_id_of",
     "status_error_class",
 ]
 
@@ -276,6 +277,11 @@ def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
     return CIMultiDictProxy(CIMultiDict(headers))
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's request or trace id, from the first response header that carries one."""
+    return next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Read `Retry-After` as seconds (`"3"`) or as an HTTP date; None when absent or unreadable."""
     if value is None:
@@ -324,7 +330,7 @@ def error_from_response(
 ) -> APIStatusError:
     """Build the typed error of an error response."""
     problem = _problem(body, headers.get("Content-Type", ""))
-    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+    request_id = request_id_of(headers)
     if request_id is None and isinstance(problem, dict) and isinstance(problem.get("traceId"), str):
         request_id = problem["traceId"]
     message = f"{method} {url.path} answered {status}"

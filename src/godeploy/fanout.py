@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from godeploy._exceptions import RequestValidationError
 from godeploy._lifecycle import AsyncClosing
-from godeploy._telemetry import FanOutScope
+from godeploy._observers import FanOutScope
 
 __all__ = ["FanOut"]
 

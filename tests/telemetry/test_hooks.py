@@ -178,6 +178,8 @@ async def test_every_response_event_carries_the_answers_headers_and_request_id(f
         # The same read-only, case-insensitive mapping as APIStatusError.headers.
         assert event.headers["x-request-id"] == event.headers["X-REQUEST-ID"] == event.request_id
         assert "json" in event.headers["content-type"]
-        assert type(event.headers) is type(ServiceUnavailableError("", status=503, method="GET", url="x").headers)
+        assert type(event.headers) is type(
+            ServiceUnavailableError("", status=503, method="GET", url="x").headers
+        )
         with pytest.raises(TypeError):
             event.headers["X-Request-Id"] = "changed"  # type: ignore[index]

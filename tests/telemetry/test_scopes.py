@@ -23,9 +23,10 @@ from godeploy import (
     RetryBudget,
     ServiceUnavailableError,
 )
-from godeploy._hooks import Hooks
+from godeploy._hooks import Hooks, HooksObserver
+from godeploy._observers import Telemetry, error_type
+from godeploy._otel import HTTP_DURATION_BUCKETS, OtelObserver
 from godeploy._pacing import LocalLimits
-from godeploy._telemetry import HTTP_DURATION_BUCKETS, Telemetry, error_type
 from tests.reference_examples import ROOT
 from tests.telemetry.otel_support import GET_ORDER, Recorder, total
 
@@ -33,8 +34,13 @@ UNIT = "8b3c5f2e-0c1a-4f7e-9d2b-1a2b3c4d5e6f"
 URL_ = URL(f"https://api.example.test/api/v2/orders/987654?businessUnitId={UNIT}")
 
 
+def telemetry_of(hooks: Hooks | None = None, **otel_options) -> Telemetry | None:
+    """The observers a client makes of its options (hooks first, as the client does)."""
+    return Telemetry.of(HooksObserver.of(hooks), OtelObserver.of(**otel_options))
+
+
 def make(otel: Recorder, **options) -> Telemetry:
-    telemetry = Telemetry.from_options(
+    telemetry = telemetry_of(
         tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, **options
     )
     assert telemetry is not None
@@ -218,7 +224,7 @@ def test_the_send_is_hidden_from_http_auto_instrumentation(otel):
 
 
 def test_metrics_only_still_hides_the_send(otel):
-    telemetry = Telemetry.from_options(meter_provider=otel.meter_provider)
+    telemetry = telemetry_of(meter_provider=otel.meter_provider)
     assert telemetry is not None
     with telemetry.call(GET_ORDER, URL_) as call, call.attempt() as attempt:
         assert not is_http_instrumentation_enabled()
@@ -272,19 +278,20 @@ def test_the_retry_budget_gauges(otel):
 
 def test_nothing_configured_is_no_scope_at_all(otel):
     # The global providers of this process are the API's proxies: no SDK is configured.
-    telemetry = Telemetry.from_options()
+    telemetry = telemetry_of()
     assert telemetry is not None  # an SDK configured later is picked up...
     assert telemetry.call(GET_ORDER, URL_) is None  # ...but until then a call costs nothing
     assert telemetry.fan_out() is None
-    explicit = Telemetry.from_options(
+    explicit = telemetry_of(
         tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
     )
     assert explicit is not None and explicit.call(GET_ORDER, URL_) is None
-    assert Telemetry.from_options(hooks=Hooks()).call(GET_ORDER, URL_) is None  # empty hooks
+    assert HooksObserver.of(Hooks()) is None  # empty hooks: no observer
+    assert HooksObserver.of(Hooks(on_progress=print)).call(GET_ORDER, URL_) is None
 
 
 def test_hooks_only_is_a_scope_without_otel():
-    telemetry = Telemetry.from_options(hooks=Hooks(on_request=lambda event: None))
+    telemetry = telemetry_of(hooks=Hooks(on_request=lambda event: None))
     assert telemetry is not None
     scope = telemetry.call(GET_ORDER, URL_)
     assert scope is not None
@@ -295,7 +302,7 @@ def test_hooks_only_is_a_scope_without_otel():
 
 def test_bad_hooks_are_refused():
     with pytest.raises(RequestValidationError, match="hooks must be a godeploy.Hooks"):
-        Telemetry.from_options(hooks=print)
+        HooksObserver.of(print)
 
 
 def test_an_sdk_configured_after_the_client_is_picked_up():
@@ -310,10 +317,11 @@ def test_an_sdk_configured_after_the_client_is_picked_up():
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from yarl import URL
 
-        from godeploy._telemetry import Telemetry
+        from godeploy._observers import Telemetry
+        from godeploy._otel import OtelObserver
         from tests.telemetry.otel_support import GET_ORDER
 
-        telemetry = Telemetry.from_options()
+        telemetry = Telemetry.of(OtelObserver.of())
         url = URL("https://api.example.test/api/v2/orders/1")
         assert telemetry.call(GET_ORDER, url) is None
         exporter = InMemorySpanExporter()
