@@ -3,9 +3,12 @@
 OpenTelemetry is optional (`pip install godeploy[otel]`, the API only). It is imported on first
 use; when it is absent there is no observer at all, and when it is installed without an SDK
 (the global providers are still the API's no-ops) the observer skips every call, looking again
-on each call so that an SDK configured after the client was made is picked up. A call keeps the
-tracer and instruments it started with, and so do its attempts and a fan-out: a provider
-configured meanwhile is used from the next call on.
+so that an SDK configured after the client was made is picked up: by every call that starts 5 ms
+or more after it was configured. (The API's public getters read the environment on each use
+while no provider is set, a few microseconds: looked up on every call, they would cost a client
+without an SDK more than all the rest of its telemetry seam.) A call keeps the tracer and
+instruments it started with, and so do its attempts and a fan-out: a provider configured
+meanwhile is used from the next call on.
 
 Only the public API of `opentelemetry-api` is used: a provider is taken for a no-op when its
 class comes from the API package itself (the API holds no implementation; its proxies, no-op
@@ -25,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import time
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -81,6 +85,9 @@ CALL_DURATION_BUCKETS = (*HTTP_DURATION_BUCKETS, 30.0, 60.0, 120.0)
 
 _API_PACKAGES = ("opentelemetry.trace", "opentelemetry.metrics")
 """Where the API's own (no-op, proxy, default) providers are defined."""
+
+_LOOK_AGAIN_AFTER = 0.005
+"""Seconds between two looks for a global provider configured meanwhile."""
 
 _WAIT_EVENTS: dict[Wait, str] = {
     "paused": "godeploy.rate_limit.pause",
@@ -286,7 +293,8 @@ class OtelObserver:
         self._found: _Found | None = None
         # Both the tracer and the instruments found: nothing more to look for on each call.
         self._settled = False
-        self._resolve()
+        self._next_look = 0.0
+        self._look()
 
     @classmethod
     def of(
@@ -316,6 +324,14 @@ class OtelObserver:
                 )
             return None
         return cls(api, tracer_provider, meter_provider, budget)
+
+    def _look(self) -> _Found | None:
+        """What is in use now, looking for new providers if the last look is old enough."""
+        now = time.monotonic()
+        if now < self._next_look:
+            return self._found
+        self._next_look = now + _LOOK_AGAIN_AFTER
+        return self._resolve()
 
     def _resolve(self) -> _Found | None:
         """Look for real providers not found yet (with the API's public getters)."""
@@ -354,12 +370,12 @@ class OtelObserver:
 
     def call(self, operation: OperationLike, url: URL) -> _OtelCall | None:
         """Watch a call, when a tracer or a meter is in use by now."""
-        found = self._found if self._settled else self._resolve()
+        found = self._found if self._settled else self._look()
         return None if found is None else _OtelCall(self, found, operation, url)
 
     def fan_out(self, total: int | None) -> _OtelFanOut | None:
         """Watch a fan-out, when a tracer or a meter is in use by now."""
-        found = self._found if self._settled else self._resolve()
+        found = self._found if self._settled else self._look()
         return None if found is None else _OtelFanOut(self.api, found, total)
 
     @contextlib.contextmanager
@@ -371,7 +387,7 @@ class OtelObserver:
         `carrier` holds another process's `trace_headers()`; the block's calls become the
         span's children. Without a tracer the block just runs.
         """
-        found = self._found if self._settled else self._resolve()
+        found = self._found if self._settled else self._look()
         if found is None or found.tracer is None:
             yield
             return

@@ -103,6 +103,7 @@ async def scenario() -> dict[str, Any]:
             # Mid-flight: a meter provider is configured.
             reader = InMemoryMetricReader()
             metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+            await asyncio.sleep(0.01)  # the client looks for global providers every 5 ms at most
             transport.holding = False
             later = await outcome(client.orders.get(order_id))
             transport.gate.set()

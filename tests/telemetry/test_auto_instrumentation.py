@@ -14,9 +14,10 @@ from opentelemetry.trace import SpanKind
 from godeploy._observers import Telemetry
 from godeploy._otel import OtelObserver
 from godeploy.testing import FakeGoDeploy
-from tests.telemetry.otel_support import LIST_ORDERS, total
+from tests.telemetry.otel_support import LIST_ORDERS, needs_http_suppression, total
 
 
+@needs_http_suppression
 async def test_an_attempt_scope_keeps_the_aiohttp_instrumentation_out(otel):
     telemetry = Telemetry.of(
         OtelObserver.of(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)

@@ -309,6 +309,8 @@ def test_an_sdk_configured_after_the_client_is_picked_up():
     # The global providers can be set once per process: in a child.
     script = textwrap.dedent(
         """
+        import time
+
         from opentelemetry import metrics, trace
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -328,10 +330,12 @@ def test_an_sdk_configured_after_the_client_is_picked_up():
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
+        time.sleep(0.01)  # the observer looks for global providers every 5 ms at most
         with telemetry.call(GET_ORDER, url) as call, call.attempt() as attempt:
             attempt.answered(200)
         reader = InMemoryMetricReader()
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        time.sleep(0.01)
         with telemetry.call(GET_ORDER, url) as call, call.attempt() as attempt:
             attempt.answered(200)
         names = sorted(span.name for span in exporter.get_finished_spans())
