@@ -141,9 +141,6 @@ def test_own_session_stays_open_until_its_owner_closes_it(
     assert capsys.readouterr().out.split() == ["5", "5"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs GoDeployClient() reading GODEPLOY_* variables from issue 16"
-)
 def test_configuration_from_the_environment(
     project: Path, served_fake: ServedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -151,7 +148,6 @@ def test_configuration_from_the_environment(
     assert len(capsys.readouterr().out.splitlines()) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="needs with_raw_response from issue 16")
 def test_debugging_reads_request_ids(
     project: Path, served_fake: ServedFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -164,7 +160,6 @@ def test_debugging_reads_request_ids(
     assert request_id != "None"
 
 
-@pytest.mark.xfail(strict=True, reason="needs GODEPLOY_LOG from issue 16")
 def test_godeploy_log_sends_the_logger_to_stderr(project: Path, served_fake: ServedFake) -> None:
     environment = {**os.environ, "GODEPLOY_LOG": "debug"}
     finished = subprocess.run(

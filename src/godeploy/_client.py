@@ -31,12 +31,13 @@ from godeploy._environment import (
     from_environment,
 )
 from godeploy._exceptions import ClientClosedError, RequestValidationError
-from godeploy._hooks import Hooks
+from godeploy._hooks import Hooks, HooksObserver
 from godeploy._lifecycle import AsyncClosing
+from godeploy._observers import Telemetry
 from godeploy._options import NO_EXTRAS, check_headers, merge_headers
+from godeploy._otel import OtelObserver
 from godeploy._pacing import Limits, LocalLimits, RetryBudget
 from godeploy._retry import RetryPolicy, with_max_retries
-from godeploy._telemetry import Telemetry
 from godeploy._transport import (
     DEFAULT_MAX_RESPONSE_BYTES,
     AiohttpTransport,
@@ -164,11 +165,13 @@ class GoDeployClient(AsyncClosing):
             limits = LocalLimits(
                 max_requests_per_second=max_requests_per_second, retry_budget=retry_budget
             )
-        telemetry = Telemetry.from_options(
-            hooks=hooks,
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-            budget=limits.budget,
+        # Hooks first: their request event fires before the attempt's span is current, so
+        # that a hook's own HTTP calls are traced as usual.
+        telemetry = Telemetry.of(
+            HooksObserver.of(hooks),
+            OtelObserver.of(
+                tracer_provider=tracer_provider, meter_provider=meter_provider, budget=limits.budget
+            ),
         )
         self._owns_transport = transport is None
         self._transport: AsyncTransport = transport or AiohttpTransport(

@@ -43,11 +43,11 @@ from godeploy._exceptions import (
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
+from godeploy._observers import CallScope, Telemetry
 from godeploy._options import NO_EXTRAS, check_headers, check_query, merge_headers
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._response import RAW_CAPTURE
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
-from godeploy._telemetry import CallScope, Telemetry
 from godeploy._transport import (
     AsyncTransport,
     TransportRequest,
@@ -505,7 +505,7 @@ class _Call:
                     instrumented.failed(error)
                 return error
             if instrumented is not None:
-                instrumented.answered(response.status)
+                instrumented.answered(response.status, response.headers)
         if debug:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:

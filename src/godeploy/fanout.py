@@ -32,7 +32,7 @@ from typing import Any, Generic, TypeVar
 
 from godeploy._config import check_option, integer_at_least, is_callable, optional, strict_bool
 from godeploy._lifecycle import AsyncClosing
-from godeploy._telemetry import FanOutScope
+from godeploy._observers import FanOutScope
 
 __all__ = ["FanOut"]
 

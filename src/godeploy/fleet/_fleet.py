@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from godeploy._exceptions import RequestValidationError
 from godeploy._generated.models import Order
 from godeploy._lifecycle import AsyncClosing
-from godeploy._telemetry import trace_carrier
+from godeploy._otel import trace_headers
 from godeploy.fleet._limits import redact_url
 from godeploy.fleet._store import (
     CANCEL,
@@ -208,7 +208,7 @@ class Fleet(AsyncClosing):
         total = chunks = enqueued = 0
         batch: list[int] = []
         # The submitter's trace context rides along in each job: workers continue its trace.
-        trace = trace_carrier() or None
+        trace = trace_headers() or None
         try:
             async for order in _each(orders):
                 batch.append(_order_id(order))

@@ -43,6 +43,7 @@ from godeploy.fleet._store import (
     encode_result,
     run_script,
 )
+from godeploy.fleet._trace import chunk_span
 from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = ["FleetWorker", "ResultHook", "connect", "default_queue_name"]
@@ -248,16 +249,7 @@ class FleetWorker:
         redis: Any = ctx["redis"]  # arq's ArqRedis; redis-py's stubs: see run_script
         keys = RunKeys(namespace, run_id)
         started = time.monotonic()
-        telemetry = self.client._core.telemetry
-        traced = (
-            contextlib.nullcontext()
-            if telemetry is None
-            else telemetry.job(
-                "godeploy fleet_chunk",
-                trace,
-                {"godeploy.fleet.run": run_id, "godeploy.fleet.chunk": chunk},
-            )
-        )
+        traced = chunk_span(self.client, run_id, chunk, trace)
         try:
             async with asyncio.timeout(self.job_timeout * 0.9):
                 with traced:

@@ -11,7 +11,7 @@ from godeploy._config import Timeout, check_option, integer_at_least, optional
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
-from godeploy._telemetry import Telemetry
+from godeploy._observers import Telemetry
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import Resource, check_order_id
