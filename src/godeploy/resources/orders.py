@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Unpack
 from uuid import UUID
 
 import attrs
@@ -21,7 +21,7 @@ from godeploy._generated.models import CreateOrderItem, CreateOrderRequest, Orde
 from godeploy._generated.operations import CREATE_ORDER, GET_ORDER, LIST_ORDERS
 from godeploy._json import json_name
 from godeploy.pagination import AsyncPager
-from godeploy.resources._base import Resource, check_order_id
+from godeploy.resources._base import ListOptions, Resource, check_order_id
 
 __all__ = ["Orders", "build_create_order_request"]
 
@@ -40,40 +40,17 @@ _ITEM_OPTIONAL_STRINGS = (
 class Orders(Resource):
     """The orders of a business unit."""
 
-    def list(
-        self,
-        *,
-        page_size: int | None = None,
-        start_page: int = 1,
-        max_items: int | None = None,
-        business_unit_id: UUID | str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncPager[Order]:
-        """Page through every order (`GET /api/v2/orders`).
+    def list(self, **options: Unpack[ListOptions]) -> AsyncPager[Order]:
+        """Page through every order (`GET /api/v2/orders`), oldest first, as the API lists them.
 
         Args:
-            page_size: items per page (the API's default is 10).
-            start_page: the first page to fetch.
-            max_items: stop after this many items.
-            business_unit_id: overrides the client's business unit.
-            timeout: seconds, or a `Timeout`, for each page's request.
-            max_retries: overrides the client's retries.
+            **options: `page_size`, `start_page`, `max_items`, `concurrency`,
+                `business_unit_id`, `timeout`, `max_retries` (see `ListOptions`).
 
         Returns:
             A pager: `async for order in ...`, or `.pages()`.
         """
-        options = self._options(business_unit_id, timeout, max_retries)
-        return AsyncPager(
-            self._core,
-            LIST_ORDERS,
-            self._core.url("api/v2/orders"),
-            OrderPage,
-            options,
-            page_size=page_size,
-            start_page=start_page,
-            max_items=max_items,
-        )
+        return self._pager(LIST_ORDERS, self._core.url("api/v2/orders"), OrderPage, options)
 
     async def get(
         self,
