@@ -127,7 +127,7 @@ class AsyncPager(Generic[T]):
             items += page.items
         return items
 
-    def _newest_first(self) -> AsyncIterator[Page[T]]:
+    def _newest_first(self) -> _Backward[T]:
         """Every page, last page first (for a listing that appends, the newest items first).
 
         Page 1 comes first from the API (it says how many pages there are) and last from
