@@ -131,8 +131,8 @@ class AsyncPager(Generic[T]):
         """Every page, last page first (for a listing that appends, the newest items first).
 
         Page 1 comes first from the API (it says how many pages there are) and last from
-        here; the pages from the last down to 2 are fetched `concurrency` at a time. Neither
-        `start_page` nor `max_items` applies.
+        here; then the last page alone, then the pages below it down to 2, `concurrency` at a
+        time. Neither `start_page` nor `max_items` applies.
         """
         return _Backward(self)
 
@@ -380,7 +380,7 @@ class _Backward(Generic[T]):
     fetches in flight (the same ownership as the concurrent forward walk).
     """
 
-    __slots__ = ("_ahead", "_done", "_first", "_pager", "_query")
+    __slots__ = ("_ahead", "_below", "_done", "_first", "_pager", "_query")
 
     def __init__(self, pager: AsyncPager[T]) -> None:
         self._pager = pager
@@ -388,6 +388,7 @@ class _Backward(Generic[T]):
         if pager.page_size is not None:
             self._query["_pageSize"] = pager.page_size
         self._first: Page[T] | None = None
+        self._below = range(0)  # the pages between the last and the first, newest first
         self._ahead: _Ahead[T] | None = None
         self._done = False
 
@@ -395,33 +396,48 @@ class _Backward(Generic[T]):
         return self
 
     async def __anext__(self) -> Page[T]:
-        pager = self._pager
         if self._done:
             raise StopAsyncIteration
+        try:
+            page = await self._next()
+        except BaseException:
+            await self.aclose()
+            raise
+        if page is None:
+            self._done = True
+            assert self._first is not None
+            return self._first
+        return page
+
+    async def _next(self) -> Page[T] | None:
+        """The next page from the end; None when only the first page is left to hand out."""
+        pager, url = self._pager, self._pager._url
         if self._first is None:
-            first = await pager._fetch(pager._url, self._query)
-            _check_number(pager._url, 1, first.number)
+            first = await pager._fetch(url, self._query)
+            _check_number(url, 1, first.number)
             self._first = first
             count = first.page_info.page_count
-            if count > 1 and first.items:
-                numbers = range(count, 1, -1)
-                self._ahead = pager._fan_out(pager._url, self._query, numbers)
-        if self._ahead is not None:
-            try:
-                outcome = await anext(self._ahead)
-            except StopAsyncIteration:
-                self._ahead = None
-            except BaseException:
-                await self.aclose()
-                raise
-            else:
-                if isinstance(outcome, GoDeployError):
-                    await self.aclose()
-                    raise outcome
-                _check_number(pager._url, outcome.asked, outcome.page.number)
-                return outcome.page
-        self._done = True
-        return self._first
+            if count < 2 or not first.items:
+                return None
+            # The last page alone first: often all a consumer needs (the newest items).
+            last = await pager._fetch(url, {**self._query, "_page": count})
+            _check_number(url, count, last.number)
+            self._below = range(count - 1, 1, -1)
+            return last
+        if self._below:
+            self._ahead = pager._fan_out(url, self._query, self._below)
+            self._below = range(0)
+        if self._ahead is None:
+            return None
+        try:
+            outcome = await anext(self._ahead)
+        except StopAsyncIteration:
+            self._ahead = None
+            return None
+        if isinstance(outcome, GoDeployError):
+            raise outcome
+        _check_number(url, outcome.asked, outcome.page.number)
+        return outcome.page
 
     async def aclose(self) -> None:
         """Stop: no further page is fetched, and pages in flight are cancelled."""
