@@ -244,7 +244,10 @@ class _Walk(Generic[T]):
         """After the first page: fetch the pages it says follow, up to `concurrency` at once."""
         self._fanned = True
         pager = self._pager
-        url, query, number = pager._next(self._url, self._query, first)
+        try:
+            url, query, number = pager._next(self._url, self._query, first)
+        except PaginationError:
+            return  # raised by the next step, once the first page has been handed out
         last = first.page_info.page_count
         size = first.page_info.page_size
         if self._remaining is not None and size > 0:

@@ -8,16 +8,21 @@ from pathlib import Path
 from godeploy.testing import FakeGoDeploy
 
 
-async def test_create_once_twice_makes_one_order(godeploy, fake_godeploy: FakeGoDeploy, tmp_path):
-    product = fake_godeploy.products()[0]
-    feature_set = fake_godeploy.feature_sets(product["id"])[0]
-    order_file: Path = tmp_path / "order.json"
+def write_order(fake: FakeGoDeploy, directory: Path) -> Path:
+    """A create-order body file for `fake`."""
+    feature_set = fake.feature_sets(fake.products()[0]["id"])[0]
     body = {
         "purchaseOrderReference": "CLI-ONCE-1",
         "emailKeys": False,
         "orderItems": [{"featureSetId": feature_set["id"], "quantity": 1}],
     }
+    order_file = directory / "order.json"
     order_file.write_text(json.dumps(body), encoding="utf-8")
+    return order_file
+
+
+async def test_create_once_twice_makes_one_order(godeploy, fake_godeploy: FakeGoDeploy, tmp_path):
+    order_file = write_order(fake_godeploy, tmp_path)
 
     first = await godeploy("orders", "create", "--once", "--file", str(order_file), "--json")
     second = await godeploy("orders", "create", "--once", "--file", str(order_file), "--json")
