@@ -157,8 +157,7 @@ class AsyncPager(Generic[T]):
         the fan-out cancels what is in flight there and then (see `godeploy.fanout`).
         """
         work = partial(_fetch_numbered, self, url, query)
-        fan_out = FanOut(numbers, work, concurrency=self.concurrency, ordered=True)
-        return aiter(fan_out)
+        return _Ahead(aiter(FanOut(numbers, work, concurrency=self.concurrency, ordered=True)))
 
     def _next(
         self, url: URL, query: dict[str, str | int], page: Page[T]
@@ -269,13 +268,10 @@ class _Walk(Generic[T]):
                 f"page {self._expected - 1}'s next link leaves {self._ahead_url.path} for "
                 f"{self._url.path}, which a concurrent walk does not follow"
             )
-        try:
-            outcome = await anext(self._ahead)
-        except StopAsyncIteration:
+        outcome = await self._ahead.next()
+        if outcome is None:
             self._ahead = None
             return None
-        if isinstance(outcome, GoDeployError):
-            raise outcome
         if self._expected != outcome.asked:
             # The previous page's next link names another page than the one fetched.
             raise PaginationError(
@@ -289,7 +285,7 @@ class _Walk(Generic[T]):
         self._finished = True
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            await ahead.aclose()  # type: ignore[attr-defined]
+            await ahead.aclose()
 
     def _check(self, page: Page[T]) -> None:
         """Refuse another page than the one asked, or a page seen before."""
@@ -363,7 +359,31 @@ class _Numbered(Generic[T]):
     page: Page[T]
 
 
-_Ahead = AsyncIterator["_Numbered[T] | GoDeployError"]
+class _Ahead(Generic[T]):
+    """The pages a fan-out fetches ahead of a walk, in the order they were asked for.
+
+    It holds the fan-out's iterator, the only handle on its run: freeing it (with the walk
+    that holds it) cancels the fetches in flight.
+    """
+
+    __slots__ = ("_results",)
+
+    def __init__(self, results: AsyncIterator[_Numbered[T] | GoDeployError]) -> None:
+        self._results = results
+
+    async def next(self) -> _Numbered[T] | None:
+        """The next page (its failure raised in its turn); None after the last."""
+        try:
+            outcome = await anext(self._results)
+        except StopAsyncIteration:
+            return None
+        if isinstance(outcome, GoDeployError):
+            raise outcome
+        return outcome
+
+    async def aclose(self) -> None:
+        """Cancel the fetches in flight and wait for them."""
+        await self._results.aclose()  # type: ignore[attr-defined]
 
 
 async def _fetch_numbered(
@@ -432,13 +452,10 @@ class _Backward(Generic[T]):
             self._below = range(0)
         if self._ahead is None:
             return None
-        try:
-            outcome = await anext(self._ahead)
-        except StopAsyncIteration:
+        outcome = await self._ahead.next()
+        if outcome is None:
             self._ahead = None
             return None
-        if isinstance(outcome, GoDeployError):
-            raise outcome
         _check_number(url, outcome.asked, outcome.page.number)
         return outcome.page
 
@@ -447,7 +464,7 @@ class _Backward(Generic[T]):
         self._done = True
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
-            await ahead.aclose()  # type: ignore[attr-defined]
+            await ahead.aclose()
 
 
 def _check_number(url: URL, asked: int, answered: int) -> None:
