@@ -14,6 +14,12 @@ from godeploy.testing import FakeGoDeploy, Fault
 from tests.support import make_client
 
 
+@pytest.fixture
+def fake_godeploy_options() -> dict[str, Any]:
+    """1,000 orders: 10 pages of 100, enough to have several in flight, quick to walk."""
+    return {"seed": 7, "order_count": 1000}
+
+
 @asynccontextmanager
 async def in_flight_peak(fake: FakeGoDeploy) -> AsyncIterator[list[int]]:
     """Sample how many requests the fake holds unanswered; yield a list holding the peak."""
@@ -54,10 +60,10 @@ async def test_pages_come_in_page_order(fake_godeploy):
     async with make_client(fake_godeploy) as client:
         pager = client.orders.list(page_size=100, start_page=3, concurrency=8)
         numbers = [page.number async for page in pager.pages()]
-    assert numbers == list(range(3, 43))
+    assert numbers == list(range(3, 11))
 
 
-@pytest.mark.parametrize("max_items", [0, 1, 250, 300, 4150, 5000])
+@pytest.mark.parametrize("max_items", [0, 1, 250, 300, 1000, 5000])
 async def test_max_items_fetches_no_page_past_the_limit(fake_godeploy, max_items):
     fake = fake_godeploy
     async with make_client(fake) as client:
