@@ -110,8 +110,10 @@ class Orders(Resource):
 
         Pass either a `CreateOrderRequest` or its fields as keywords. The API has no
         idempotency key, so the request is repeated only after a failure that provably
-        happened before it was sent (a connect error); any failure after that raises
-        `OrderOutcomeUnknownError` and the order may exist.
+        happened before it was sent (a connect error) or an answer that proves the API
+        refused it (a 429, after its pause; a 408); any other failure after it was sent
+        raises `OrderOutcomeUnknownError` and the order may exist, closing the client
+        meanwhile included.
 
         Args:
             request: the whole request, as the generated model.
@@ -121,7 +123,7 @@ class Orders(Resource):
             contact_email: required when `email_keys` is true.
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`.
-            max_retries: overrides the client's retries (of connect errors only).
+            max_retries: overrides the client's retries (of connect errors and refusals).
 
         Returns:
             The created order (status `New`).
@@ -217,11 +219,9 @@ class Orders(Resource):
             found = await search.find(reference)
             while found is None:
                 try:
+                    # A client closed before the create was sent raises ClientClosedError;
+                    # closed after, the outcome is unknown and the search below says so.
                     order = await self._send(request, options)
-                except ClientClosedError as error:
-                    raise _outcome_unknown(
-                        reference, "the client was closed during the create", again=True
-                    ) from error
                 except OrderOutcomeUnknownError as unknown:
                     found = await search.find_until(reference, deadline, unknown)
                     continue
