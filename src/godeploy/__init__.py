@@ -73,6 +73,7 @@ from godeploy._transport import (
 from godeploy._version import __version__
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager, Page
+from godeploy.resources._base import ListOptions
 from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
@@ -102,6 +103,7 @@ __all__ = [
     "InternalServerError",
     "Limits",
     "Links",
+    "ListOptions",
     "LocalLimits",
     "MethodNotAllowedError",
     "MockTransport",

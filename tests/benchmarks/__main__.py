@@ -11,7 +11,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from . import _decoding, _fanout, _fleet, _memory, _page, _telemetry, _throughput
+from . import (
+    _create_once,
+    _decoding,
+    _fanout,
+    _fleet,
+    _memory,
+    _page,
+    _parallel_pages,
+    _telemetry,
+    _throughput,
+)
 from ._harness import BUILD, Cores, pin_cores
 from ._report import Row, markdown, write_json
 
@@ -23,6 +33,8 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     "5": ("memory", _memory.run),
     "6": ("the fleet: worker processes, the fleet-wide cap", _fleet.run),
     "7": ("telemetry cost", _telemetry.run),
+    "8": ("create_once: requests per call, orders made twice", _create_once.run),
+    "9": ("pages in parallel: concurrency 1 vs 8", _parallel_pages.run),
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Unpack
 from uuid import UUID
 
 from attrs import define, field
@@ -14,7 +15,7 @@ from godeploy._generated.operations import LIST_ORDER_ITEMS
 from godeploy._observers import Telemetry
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
-from godeploy.resources._base import Resource, check_order_id
+from godeploy.resources._base import ListOptions, Resource, check_order_id
 
 __all__ = ["OrderItems", "OrderItemsResult"]
 
@@ -42,47 +43,20 @@ class OrderItemsResult:
 class OrderItems(Resource):
     """The items of orders."""
 
-    def list(
-        self,
-        order_id: int,
-        *,
-        page_size: int | None = None,
-        start_page: int = 1,
-        max_items: int | None = None,
-        business_unit_id: UUID | str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int | None = None,
-        extra_headers: Mapping[str, str] | None = None,
-        extra_query: Mapping[str, str | int] | None = None,
-    ) -> AsyncPager[OrderItem]:
+    def list(self, order_id: int, **options: Unpack[ListOptions]) -> AsyncPager[OrderItem]:
         """Page through the items of one order (`GET /api/v2/orders/{orderId}/items`).
 
         Args:
             order_id: the order.
-            page_size: items per page (the API's default is 10).
-            start_page: the first page to fetch.
-            max_items: stop after this many items.
-            business_unit_id: overrides the client's business unit.
-            timeout: seconds, or a `Timeout`, for each page's request.
-            max_retries: overrides the client's retries.
-            extra_headers: headers to add to the request(s) (not `Authorization`).
-            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
+            **options: `page_size`, `start_page`, `max_items`, `concurrency`,
+                `business_unit_id`, `timeout`, `max_retries`, `extra_headers`,
+                `extra_query` (see `ListOptions`).
 
         Returns:
             A pager: `async for item in ...`, or `.pages()`.
         """
-        order = check_order_id(order_id)
-        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
-        return AsyncPager(
-            self._core,
-            LIST_ORDER_ITEMS,
-            self._core.url("api/v2/orders", order, "items"),
-            OrderItemPage,
-            options,
-            page_size=page_size,
-            start_page=start_page,
-            max_items=max_items,
-        )
+        url = self._core.url("api/v2/orders", check_order_id(order_id), "items")
+        return self._pager(LIST_ORDER_ITEMS, url, OrderItemPage, options)
 
     def for_orders(
         self,
