@@ -26,10 +26,14 @@ __all__ = [
     "check_option",
     "check_uuid",
     "coerce_timeout",
+    "fraction",
     "integer_at_least",
+    "is_callable",
     "non_negative",
+    "number_in",
     "positive",
     "positive_or_none",
+    "word",
 ]
 
 DEFAULT_BASE_URL = "https://lms.godeploy.it/"
@@ -86,6 +90,50 @@ def integer_at_least(lowest: int) -> Validator:
             _refuse(attribute.name, f"an integer >= {lowest}", value)
 
     return validate
+
+
+def number_in(lowest: float, highest: float = math.inf) -> Validator:
+    """A number from `lowest` to `highest`, both included."""
+    expected = (
+        f"a number >= {lowest:g}"
+        if highest == math.inf
+        else f"a number in [{lowest:g}, {highest:g}]"
+    )
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if not (_is_number(value) and lowest <= value <= highest):
+            _refuse(attribute.name, expected, value)
+
+    return validate
+
+
+def fraction(_: object, attribute: _Named, value: Any) -> None:
+    """A number in (0, 1]."""
+    if not (_is_number(value) and 0 < value <= 1):
+        _refuse(attribute.name, "a number in (0, 1]", value)
+
+
+def word(max_length: int, *, forbidden: str = ":") -> Validator:
+    """Text of 1 to `max_length` characters, no whitespace, none of `forbidden` (a key part)."""
+    expected = f"1-{max_length} characters without spaces" + "".join(
+        f" or {character!r}" for character in forbidden
+    )
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if (
+            not isinstance(value, str)
+            or not 0 < len(value) <= max_length
+            or any(character.isspace() or character in forbidden for character in value)
+        ):
+            _refuse(attribute.name, expected, value)
+
+    return validate
+
+
+def is_callable(_: object, attribute: _Named, value: Any) -> None:
+    """Something to call (a function, a class, a bound method)."""
+    if not callable(value):
+        _refuse(attribute.name, "a callable", value)
 
 
 def check_option(name: str, value: Any, validator: Validator) -> Any:
