@@ -64,8 +64,6 @@ _RELEASES_PER_CALL: Final = 100
 _DEFAULT_BUDGET: Final = 500
 """Tokens of the shared retry budget, as a local client's `RetryBudget`."""
 _REDIS_ERRORS: Final = (redis.exceptions.RedisError, OSError, TimeoutError)
-_SHORTEST_ROUND_TRIP: Final = 0.05
-"""Seconds a round trip may take however little is left of the call (loopback: < 1 ms)."""
 
 
 NAMESPACE: Final = word(100)
@@ -428,8 +426,7 @@ class FleetLimits(AsyncClosing):
         """The one way to Redis: `on_redis()` if Redis is up (or a probe is due), else local.
 
         The round trip ends within `_SOCKET_TIMEOUT` and by `max_wait` (the time left of the
-        call, but at least `_SHORTEST_ROUND_TRIP`),
-        connection set-up and the pool's queue included. When Redis fails (or stalls past
+        call), connection set-up and the pool's queue included. When Redis fails (or stalls past
         `_SOCKET_TIMEOUT`), `failed()` undoes what the round trip took along and the local
         limits serve (the first failure of an episode warns). None: the deadline came first.
         """
@@ -438,11 +435,8 @@ class FleetLimits(AsyncClosing):
         if local is not None:
             return await locally(local)
         self._used = True
-        bound = (
-            _SOCKET_TIMEOUT
-            if max_wait is None
-            else min(_SOCKET_TIMEOUT, max(max_wait, _SHORTEST_ROUND_TRIP))
-        )
+        # max_wait 0 asks for a slot now or none: no deadline of its own.
+        bound = _SOCKET_TIMEOUT if not max_wait else min(_SOCKET_TIMEOUT, max_wait)
         try:
             async with asyncio.timeout(bound) as limit:
                 result = await on_redis()
