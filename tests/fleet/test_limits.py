@@ -321,3 +321,40 @@ async def test_unclosed_limits_that_talked_to_redis_warn(redis_server):
     with pytest.warns(ResourceWarning, match="unclosed <FleetLimits"):
         del limits
         gc.collect()
+
+
+async def test_slots_are_booked_with_a_margin_for_arrival_jitter(make_limits):
+    # 10/s: a slot every 100 ms on the cap, 105 ms with the default margin (jitter 0.05).
+    for jitter, spacing in ((None, 105_000), (0.0, 100_000), (0.2, 120_000)):
+        options = {} if jitter is None else {"jitter": jitter}
+        limits = make_limits(
+            max_requests_per_second=10, burst=1, namespace=f"j{spacing}", **options
+        )
+        tickets = [(await limits.admit(None)).ticket for _ in range(5)]
+        arrivals = [ticket.arrival for ticket in tickets]  # on Redis's clock, in us
+        assert {b - a for a, b in zip(arrivals, arrivals[1:], strict=False)} == {spacing}
+
+
+async def test_a_client_back_from_an_outage_gets_no_fresh_burst_and_keeps_its_share(
+    redis_server: RedisServer, make_limits
+):
+    clock = ManualClock()
+    limits = make_limits(max_requests_per_second=100, burst=10, jitter=0, clock=clock)
+    other = make_limits(max_requests_per_second=100, burst=10, jitter=0)
+    await other.admit(None)
+    await limits.admit(None)
+    redis_server.kill()
+    await limits.admit(None)
+    assert limits.falling_back
+    redis_server.start()  # empty: the fleet's booking is gone, a full burst would be free
+    clock.advance(1.1)
+    back = [await limits.admit(None) for _ in range(6)]
+    assert not limits.falling_back
+    # No fresh burst (the first answer from Redis is what tells it that Redis is back).
+    assert all(admission.wait > 0 for admission in back[1:]), back
+    # And on Redis, the burst counts as spent: the other client waits at once.
+    assert (await other.admit(None)).wait > 0
+    # After the grace, Redis alone paces it.
+    clock.advance(3.1)
+    await limits.admit(None)
+    assert limits._fallback.local is None

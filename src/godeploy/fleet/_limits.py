@@ -74,8 +74,6 @@ _DEFAULT_JITTER: Final = 0.05
 _REJOIN_GRACE: Final = 3 * _PROBE_EVERY
 """Seconds a client back on Redis still keeps to its local share too: every other client of
 the fleet has probed Redis (and left its own local limits) by then."""
-_REDIS_FAILED: Final = object()
-"""What `_redis_else_local`'s round trip gives when Redis failed (the local limits serve)."""
 
 
 @define(frozen=True, slots=True)
@@ -300,9 +298,11 @@ class FleetLimits(AsyncClosing):
                 b"1" if rejoined else b"",
                 *releases,
             )
+            if rejoined:
+                self._fallback.rejoining = False
             return self._admitted(refund, booked, wait_us, paused_ms, live, arrival)
 
-        def failed() -> None:
+        def undo() -> None:
             self._refunds += refund
             if heartbeat:
                 self._next_heartbeat = 0.0
@@ -310,9 +310,7 @@ class FleetLimits(AsyncClosing):
         async def locally(local: LocalLimits) -> Admission:
             return self._local_admission(await local.admit(max_wait), local)
 
-        admission = await self._redis_else_local(
-            on_redis, locally, max_wait=max_wait, failed=failed
-        )
+        admission = await self._redis_else_local(on_redis, locally, max_wait=max_wait, undo=undo)
         if admission is None:
             # The call's deadline came first: nothing booked, nothing sent.
             return Admission(wait=max_wait or 0.0, booked=False)
@@ -355,7 +353,7 @@ class FleetLimits(AsyncClosing):
     async def try_pay(self, cost: int) -> bool:
         """See `godeploy.Limits.try_pay`: paid from the fleet's budget."""
         self._check_open()
-        refund = self._take_refunds(self._clock(), force=True) if not self.falling_back else 0
+        refund = self._take_refunds(self._clock(), force=True)
 
         async def on_redis() -> bool:
             paid, tokens = await self._scripts.pay(
@@ -364,12 +362,10 @@ class FleetLimits(AsyncClosing):
             self._tokens = float(tokens)
             return bool(paid)
 
-        def failed() -> None:
+        def undo() -> None:
             self._refunds += refund
 
-        paid = await self._redis_else_local(
-            on_redis, lambda local: local.try_pay(cost), failed=failed
-        )
+        paid = await self._redis_else_local(on_redis, lambda local: local.try_pay(cost), undo=undo)
         return bool(paid)
 
     def refund(self) -> None:
@@ -421,18 +417,21 @@ class FleetLimits(AsyncClosing):
         locally: Callable[[LocalLimits], Awaitable[_T]],
         *,
         max_wait: float | None = None,
-        failed: Callable[[], None] | None = None,
+        undo: Callable[[], None] | None = None,
     ) -> _T | None:
         """The one way to Redis: `on_redis()` if Redis is up (or a probe is due), else local.
 
         The round trip ends within `_SOCKET_TIMEOUT` and by `max_wait` (the time left of the
-        call), connection set-up and the pool's queue included. When Redis fails (or stalls past
-        `_SOCKET_TIMEOUT`), `failed()` undoes what the round trip took along and the local
-        limits serve (the first failure of an episode warns). None: the deadline came first.
+        call), connection set-up and the pool's queue included. When Redis fails (or stalls
+        past `_SOCKET_TIMEOUT`) or is not tried, `undo()` takes back what the round trip would
+        have taken along, and the local limits serve (the first failure of an episode warns).
+        None: the call's deadline came first.
         """
         fallback = self._fallback
         local = fallback.serving()
         if local is not None:
+            if undo is not None:
+                undo()
             return await locally(local)
         self._used = True
         # max_wait 0 asks for a slot now or none: no deadline of its own.
@@ -441,8 +440,8 @@ class FleetLimits(AsyncClosing):
             async with asyncio.timeout(bound) as limit:
                 result = await on_redis()
         except _REDIS_ERRORS as error:
-            if failed is not None:
-                failed()
+            if undo is not None:
+                undo()
             if limit.expired() and bound < _SOCKET_TIMEOUT:
                 return None  # the call's time ran out, not Redis's
             return await locally(fallback.enter(error))
@@ -582,8 +581,6 @@ class _Fallback:
 
     def answered(self) -> None:
         """Redis answered: back on it, the local limits kept for the grace."""
-        if self.rejoining:
-            self.rejoining = False
         if not self.down:
             return
         self.down = False
