@@ -8,7 +8,6 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, Final, Self
 
 from arq.connections import ArqRedis
@@ -410,7 +409,7 @@ async def _each(orders: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[An
             yield order
 
 
-class FleetResults:
+class FleetResults(AsyncClosing):
     """The results of one run as they are recorded: what `Fleet.results()` returns.
 
     An async iterator that owns a reader's place in Redis. `aclose()` (or leaving
@@ -432,17 +431,6 @@ class FleetResults:
 
     def __aiter__(self) -> Self:
         return self
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def __anext__(self) -> OrderItemsResult:
         keys, fleet = self._keys, self._fleet
