@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -332,7 +333,7 @@ async def test_slots_are_booked_with_a_margin_for_arrival_jitter(make_limits):
         )
         tickets = [(await limits.admit(None)).ticket for _ in range(5)]
         arrivals = [ticket.arrival for ticket in tickets]  # on Redis's clock, in us
-        assert {b - a for a, b in zip(arrivals, arrivals[1:], strict=False)} == {spacing}
+        assert {b - a for a, b in itertools.pairwise(arrivals)} == {spacing}
 
 
 async def test_a_client_back_from_an_outage_gets_no_fresh_burst_and_keeps_its_share(
