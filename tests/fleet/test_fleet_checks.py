@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import godeploy.fleet
 from godeploy import (
     APIConnectionError,
     APITimeoutError,
@@ -159,3 +161,12 @@ def test_any_other_name_read_back_is_one_generic_error_never_a_call(name):
     error = decode_result(body).error
     assert type(error) is GoDeployError
     assert str(error) == f"{name}: m"
+
+
+def test_all_lua_is_in_one_module_and_runs_by_evalsha():
+    fleet = Path(godeploy.fleet.__file__).parent
+    with_lua = {path.name for path in fleet.glob("*.py") if "redis.call(" in path.read_text()}
+    assert with_lua == {"_scripts.py"}
+    sources = {path.name: path.read_text() for path in fleet.glob("*.py")}
+    assert [name for name, text in sources.items() if ".eval(" in text] == []
+    assert [name for name, text in sources.items() if "register_script(" in text] == ["_scripts.py"]
