@@ -28,16 +28,19 @@ __all__ = [
     "check_option",
     "check_uuid",
     "coerce_timeout",
+    "fraction",
     "instance_of",
     "integer_at_least",
     "is_callable",
     "non_negative",
+    "number_in",
     "optional",
     "positive",
     "positive_or_none",
     "refuse",
     "statuses",
     "strict_bool",
+    "word",
 ]
 
 DEFAULT_BASE_URL = "https://lms.godeploy.it/"
@@ -100,6 +103,44 @@ def integer_at_least(lowest: int) -> Validator:
     def validate(_: object, attribute: _Named, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
             refuse(attribute.name, f"an integer >= {lowest}", value)
+
+    return validate
+
+
+def number_in(lowest: float, highest: float = math.inf) -> Validator:
+    """A number from `lowest` to `highest`, both included."""
+    expected = (
+        f"a number >= {lowest:g}"
+        if highest == math.inf
+        else f"a number in [{lowest:g}, {highest:g}]"
+    )
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if not (_is_number(value) and lowest <= value <= highest):
+            refuse(attribute.name, expected, value)
+
+    return validate
+
+
+def fraction(_: object, attribute: _Named, value: Any) -> None:
+    """A number in (0, 1]."""
+    if not (_is_number(value) and 0 < value <= 1):
+        refuse(attribute.name, "a number in (0, 1]", value)
+
+
+def word(max_length: int, *, forbidden: str = ":") -> Validator:
+    """Text of 1 to `max_length` characters, no whitespace, none of `forbidden` (a key part)."""
+    expected = f"1-{max_length} characters without spaces" + "".join(
+        f" or {character!r}" for character in forbidden
+    )
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if (
+            not isinstance(value, str)
+            or not 0 < len(value) <= max_length
+            or any(character.isspace() or character in forbidden for character in value)
+        ):
+            refuse(attribute.name, expected, value)
 
     return validate
 
