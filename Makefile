@@ -19,25 +19,25 @@ MATRIX_ABSENT := $(filter-out $(MATRIX_PRESENT),$(MATRIX))
 # lowest-direct resolution: every declared requirement at its floor, the rest at their newest).
 LOWEST_VENV := .venv-lowest
 
-.PHONY: demo demo-fleet test lint typecheck pytest test-slow test-lowest test-uvloop test-matrix codegen bench clean
+.PHONY: demo demo-fleet docs test lint typecheck pytest test-slow test-lowest test-uvloop test-matrix codegen bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,redis]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,redis,docs]'
 	touch $(STAMP)
 
 .venv-%/.installed: pyproject.toml constraints.txt
 	$(call python_of,$*) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,docs]'
 	touch $@
 
 $(LOWEST_VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(LOWEST_VENV)
 	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints.txt uv
 	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python \
-		--resolution lowest-direct -e '.[dev,cli,fleet,otel]'
+		--resolution lowest-direct -e '.[dev,cli,fleet,otel,docs]'
 	touch $@
 
 $(BENCH_STAMP): pyproject.toml constraints.txt
@@ -91,6 +91,10 @@ test-matrix: $(MATRIX_PRESENT:%=.venv-%/.installed)
 
 codegen: $(STAMP)
 	$(BIN)/python -m codegen
+
+# The site (guide, API reference, benchmarks page) into build/site; a warning fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # BENCH_ARGS="--runs 7 --sections 2,4" to repeat more or run fewer sections.
 bench: $(BENCH_STAMP)

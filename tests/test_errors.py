@@ -57,7 +57,7 @@ def test_the_message_and_request_id_come_from_the_problem() -> None:
     body = b'{"title": "Bad", "traceId": "00-abc-01", "errors": {"b": ["m"], "a": ["m"]}}'
     headers = CIMultiDict({"Content-Type": "application/problem+json"})
     error = error_from_response("POST", URL("http://h/api/v2/orders"), 400, headers, body)
-    assert str(error) == "POST /api/v2/orders answered 400: Bad (a, b)"
+    assert "a: m" in str(error) and "b: m" in str(error)
     assert error.request_id == "00-abc-01"
     assert error.problem.errors == {"b": ["m"], "a": ["m"]}
 

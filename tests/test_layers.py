@@ -1,6 +1,7 @@
 """The architecture's import rules, checked on the source."""
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,15 +46,15 @@ def test_only_the_transport_imports_aiohttp():
     assert users == {"_transport.py"}
 
 
-def test_only_telemetry_imports_opentelemetry_and_only_when_used():
+def test_only_the_otel_observer_imports_opentelemetry_and_only_when_used():
     users = {
         path.relative_to(SOURCE).as_posix()
         for path in sdk_files()
         if any(name.split(".")[0] == "opentelemetry" for name in runtime_imports(path))
     }
-    assert users == {"_telemetry.py"}
+    assert users == {"_otel.py"}
     # Not at the top of the module: `godeploy[otel]` is optional and importing it costs time.
-    tree = ast.parse((SOURCE / "_telemetry.py").read_text(encoding="utf-8"))
+    tree = ast.parse((SOURCE / "_otel.py").read_text(encoding="utf-8"))
     top_level = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
         for node in tree.body
@@ -63,13 +64,69 @@ def test_only_telemetry_imports_opentelemetry_and_only_when_used():
     assert not {name for name in top_level if name and name.startswith("opentelemetry")}
 
 
-def test_telemetry_imports_only_the_bottom_layer():
-    allowed = {f"godeploy.{name}" for name in BOTTOM} | {"godeploy._hooks", "godeploy._telemetry"}
-    for name in ("_hooks.py", "_telemetry.py"):
+OBSERVERS = {"godeploy._hooks", "godeploy._otel"}
+
+
+def test_the_core_tells_only_the_observer_interface():
+    """The call loop, pages, fan-out and resources know `_observers`, never hooks or OTel."""
+    core = [SOURCE / name for name in ("_core.py", "pagination.py", "fanout.py", "_observers.py")]
+    core += sorted((SOURCE / "resources").glob("*.py"))
+    for path in core:
+        imported = runtime_imports(path)
+        assert not imported & OBSERVERS, path.name
+        assert not {name for name in imported if name.split(".")[0] == "opentelemetry"}, path.name
+    assert "godeploy._observers" in runtime_imports(SOURCE / "_core.py")
+
+
+def test_observers_import_only_the_bottom_layer_and_the_interface():
+    allowed = {f"godeploy.{name}" for name in BOTTOM} | {"godeploy._observers"}
+    for name in ("_observers.py", "_hooks.py", "_otel.py"):
         imported = {
             module for module in runtime_imports(SOURCE / name) if module.startswith("godeploy")
         }
         assert imported <= allowed, name
+
+
+_PRIVATE_OTEL_ATTRIBUTE = re.compile(r"^_(internal|[A-Z][A-Za-z]*|[A-Z_]+)$")
+
+
+def otel_privates(path: Path) -> list[str]:
+    """Private OpenTelemetry names a file uses: `_x` modules or names imported, `X._Name`
+    attributes, `getattr(x, "_name")`, in a file that imports opentelemetry at all."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    uses_otel = False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("opentel"):
+            uses_otel = True
+            found += [node.module for part in node.module.split(".") if part.startswith("_")]
+            found += [alias.name for alias in node.names if alias.name.startswith("_")]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("opentelemetry"):
+                    uses_otel = True
+                    found += [alias.name for part in alias.name.split(".") if part.startswith("_")]
+    if not uses_otel:
+        return []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and _PRIVATE_OTEL_ATTRIBUTE.match(node.attr)) or (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in {"getattr", "hasattr", "setattr"}
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and _PRIVATE_OTEL_ATTRIBUTE.match(str(node.args[1].value))
+        ):
+            found.append(ast.unparse(node))
+    return found
+
+
+def test_only_public_opentelemetry_names_are_used():
+    """Issue 16.2: a private name of OpenTelemetry may go in any release (src and tests)."""
+    tests = Path(__file__).parent
+    files = [*SOURCE.rglob("*.py"), *tests.rglob("*.py")]
+    used = {path.name: otel_privates(path) for path in files}
+    assert {name: names for name, names in used.items() if names} == {}
 
 
 def test_only_the_fleet_imports_redis_and_arq():
@@ -119,6 +176,8 @@ BOTTOM = {
     "_converter",
     "_retry",
     "_version",
+    "_environment",
+    "_options",
 }
 
 
@@ -126,10 +185,11 @@ def test_lower_layers_do_not_import_higher_ones():
     layers = [
         {"_json", "_lifecycle", "_version"},
         BOTTOM - {"_json", "_lifecycle", "_version"},
-        {"_transport"},
+        # Raw responses wrap what the transport answered; the core and resources use them.
+        {"_transport", "_response"},
         {"_auth", "_pacing"},
-        # Telemetry sits beside the core: only the core and what is above it use it.
-        {"_hooks", "_telemetry"},
+        # Observers sit beside the core: only the core and what is above it use them.
+        {"_observers", "_hooks", "_otel"},
         {"_core"},
         {"pagination", "fanout"},
         {"resources"},

@@ -18,6 +18,7 @@ from godeploy._exceptions import (
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
+    EventLoopError,
     GoDeployError,
     GoneError,
     InternalServerError,
@@ -60,6 +61,7 @@ from godeploy._hooks import (
 )
 from godeploy._json import dumps, loads
 from godeploy._pacing import Admission, Limits, LocalLimits, RetryBudget
+from godeploy._response import APIResponse
 from godeploy._retry import RetryPolicy
 from godeploy._transport import (
     AiohttpTransport,
@@ -71,10 +73,12 @@ from godeploy._transport import (
 from godeploy._version import __version__
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager, Page
+from godeploy.resources._base import ListOptions
 from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = [
     "APIConnectionError",
+    "APIResponse",
     "APIStatusError",
     "APITimeoutError",
     "Admission",
@@ -89,6 +93,7 @@ __all__ = [
     "CreateOrderItem",
     "CreateOrderRequest",
     "DEFAULT_BASE_URL",
+    "EventLoopError",
     "FanOut",
     "FeatureSet",
     "GoDeployClient",
@@ -98,6 +103,7 @@ __all__ = [
     "InternalServerError",
     "Limits",
     "Links",
+    "ListOptions",
     "LocalLimits",
     "MethodNotAllowedError",
     "MockTransport",

@@ -38,13 +38,22 @@ from godeploy._exceptions import (
     GoDeployError,
     RateLimitError,
     error_from_response,
+    error_type,
+    proves_refusal,
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
+from godeploy._observers import CallScope, Telemetry
+from godeploy._options import NO_EXTRAS, check_headers, check_query, merge_headers
 from godeploy._pacing import GO, Admission, Limits
+from godeploy._response import RAW_CAPTURE
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
-from godeploy._telemetry import CallScope, Telemetry, error_type
-from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
+from godeploy._transport import (
+    AsyncTransport,
+    TransportRequest,
+    TransportResponse,
+    check_loop_free,
+)
 
 __all__ = ["CallOptions", "ClientCore"]
 
@@ -54,6 +63,9 @@ T = TypeVar("T")
 
 _UNRESERVED_PATH = re.compile(r"[A-Za-z0-9/_.~-]*")
 """Path text that needs no percent-encoding: the API's literal paths, integers and UUIDs."""
+
+_JSON_BODY = {"Content-Type": "application/json"}
+"""The header of a request with a body (it replaces a Content-Type from the default headers)."""
 
 _NO_SCOPE = contextlib.nullcontext()
 """What a call is wrapped in when it has no telemetry scope (reusable, and cheap)."""
@@ -71,11 +83,15 @@ class CallOptions:
         business_unit_id: the business unit of this call.
         timeout: the time limits of this call.
         retry_policy: the retry policy of this call (the client's, with `max_retries=` applied).
+        extra_headers: headers added to this call's requests (None: none).
+        extra_query: query parameters added to every request of this call, pages included.
     """
 
     business_unit_id: str
     timeout: Timeout
     retry_policy: RetryPolicy
+    extra_headers: Mapping[str, str] | None = None
+    extra_query: Mapping[str, str | int] | None = None
 
 
 class ClientCore:
@@ -93,6 +109,7 @@ class ClientCore:
         limits: Limits,
         user_agent: str,
         telemetry: Telemetry | None = None,
+        default_headers: Mapping[str, str] = NO_EXTRAS,
     ) -> None:
         self.transport = transport
         self.base_url = base_url
@@ -102,11 +119,15 @@ class ClientCore:
         self.retry_policy = retry_policy
         self.limits = limits
         self.user_agent = user_agent
+        self.default_headers = default_headers
         # None when there is nothing to tell (no hooks, no OpenTelemetry): one test per call.
         self.telemetry = telemetry
         self.closed = False
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_refreshes": 0}
         self._sleepers: set[asyncio.Future[None]] = set()
+        # The event loop of the calls: the client follows them to the next loop once this one
+        # has stopped, and refuses a second loop running at the same time.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._headers_token = ""
         self._headers: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._default_options: CallOptions | None = None
@@ -134,9 +155,17 @@ class ClientCore:
         business_unit_id: object = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> CallOptions:
         """Resolve a call's overrides against the client's defaults, checking them."""
-        if business_unit_id is None and timeout is None and max_retries is None:
+        if (
+            business_unit_id is None
+            and timeout is None
+            and max_retries is None
+            and extra_headers is None
+            and extra_query is None
+        ):
             # The common case, resolved once.
             if self._default_options is None:
                 self._default_options = CallOptions(
@@ -152,6 +181,11 @@ class ClientCore:
             business_unit_id=check_business_unit_id(unit),
             timeout=coerce_timeout(timeout, self.timeout),
             retry_policy=with_max_retries(self.retry_policy, max_retries),
+            # Checked here, before any I/O; empty ones count as none (the fast path).
+            extra_headers=None
+            if extra_headers is None
+            else check_headers(extra_headers, "extra_headers") or None,
+            extra_query=None if extra_query is None else check_query(extra_query) or None,
         )
 
     async def request(
@@ -181,12 +215,19 @@ class ClientCore:
         if self.closed:
             raise ClientClosedError("the client is closed")
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            check_loop_free(self._loop, loop, "this GoDeployClient")
+            self._loop = loop
         timeout = options.timeout
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = options.retry_policy
+        if options.extra_query is not None:
+            # The SDK's own parameters cannot be among the extras (checked): no clash.
+            query = {**options.extra_query, **(query or {})}
         full_url = _with_query(url, query, options.business_unit_id)
         body = None if json_body is None else dumps(json_body).encode()
         call = _Call(self, operation, full_url, deadline, policy)
+        call.extra_headers = options.extra_headers
         if self.telemetry is not None:
             call.scope = self.telemetry.call(operation, full_url)
         retry_number = 0
@@ -198,10 +239,14 @@ class ClientCore:
                 outcome = await call.attempt(body, token, timeout, admission)
                 if not isinstance(outcome, GoDeployError):
                     self.limits.refund()
+                    raw = RAW_CAPTURE.get()
+                    if raw is not None:
+                        # `with_raw_response`: it keeps the answer beside the decoded model.
+                        raw.captured(outcome, operation.method, full_url)
                     return structure_json(outcome.body, cast_to, url=full_url)
                 error = outcome
                 if self.closed:
-                    raise ClientClosedError("the client was closed during the call") from error
+                    raise call.closed_during(error)
                 if (
                     isinstance(error, AuthenticationError)
                     and self.token.refreshable
@@ -229,9 +274,11 @@ class ClientCore:
 
     def close(self) -> None:
         """Refuse new calls and wake every call that sleeps with `ClientClosedError`."""
+        check_loop_free(self._loop, asyncio.get_running_loop(), "this GoDeployClient")
         self.closed = True
         for waiter in self._sleepers:
-            if not waiter.done():
+            # A closed loop's sleepers are gone with it (and it can run no callback).
+            if not waiter.done() and not waiter.get_loop().is_closed():
                 waiter.set_exception(ClientClosedError("the client was closed during the call"))
         self._sleepers.clear()
 
@@ -239,11 +286,14 @@ class ClientCore:
         """The request headers for a token (built once per token, never changed afterwards)."""
         if token != self._headers_token:
             plain = {
-                "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 "User-Agent": self.user_agent,
             }
-            self._headers = (plain, {**plain, "Content-Type": "application/json"})
+            # The client's default headers may replace Accept or User-Agent, never the token
+            # (refused when they were given).
+            plain = merge_headers(plain, self.default_headers)
+            plain["Authorization"] = f"Bearer {token}"
+            self._headers = (plain, merge_headers(plain, _JSON_BODY))
             self._headers_token = token
         return self._headers[has_body]
 
@@ -272,6 +322,7 @@ class _Call:
         "attempts",
         "core",
         "deadline",
+        "extra_headers",
         "method",
         "operation",
         "policy",
@@ -298,6 +349,7 @@ class _Call:
         self.sent = False
         self.attempts = 0
         self.scope: CallScope | None = None
+        self.extra_headers: Mapping[str, str] | None = None
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""
@@ -313,6 +365,26 @@ class _Call:
             url=self.url,
             request_sent=self.sent,
         )
+
+    def closed_during(self, error: GoDeployError) -> GoDeployError:
+        """The error of a call whose client was closed while an attempt was under way.
+
+        A request that is not safe to repeat (a create) and may have reached the server keeps
+        that: the order may exist. Anything else is a plain `ClientClosedError`.
+        """
+        closed: GoDeployError
+        if self.method == "POST" and self.sent:
+            closed = APIConnectionError(
+                f"{self.method} {self.url.path}: the client was closed during the call, after "
+                "the request may have reached the server",
+                method=self.method,
+                url=self.url,
+                request_sent=True,
+            )
+        else:
+            closed = ClientClosedError("the client was closed during the call")
+        closed.__cause__ = error
+        return closed
 
     async def fetch_token(self) -> tuple[str, int]:
         """The token from the callable, within the call's deadline."""
@@ -404,6 +476,8 @@ class _Call:
             if attempt_timeout is None or remaining < attempt_timeout:
                 attempt_timeout = remaining
         headers = core.headers(token, body is not None)
+        if self.extra_headers is not None:
+            headers = merge_headers(headers, self.extra_headers)
         # The attempt's telemetry, if the call has any: its span, and the traceparent it adds.
         instrumented = None if self.scope is None else self.scope.attempt()
         with instrumented or _NO_SCOPE:
@@ -431,12 +505,13 @@ class _Call:
                     instrumented.failed(error)
                 return error
             if instrumented is not None:
-                instrumented.answered(response.status)
+                instrumented.answered(response.status, response.headers)
         if debug:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:
             return response
-        self.sent = True
+        if not proves_refusal(response.status):
+            self.sent = True
         status_error = error_from_response(
             method, url, response.status, response.headers, response.body
         )

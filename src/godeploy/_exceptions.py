@@ -2,6 +2,7 @@
 
     GoDeployError
     ├── ClientClosedError                 a call on a client after aclose()
+    ├── EventLoopError                    a client used from two running event loops at once
     ├── RequestValidationError            bad input, caught before any I/O (also ValueError)
     ├── ResponseValidationError           a response body that does not fit the models
     │   └── ResponseTooLargeError         ... because it is past max_response_bytes
@@ -30,6 +31,7 @@ parses the problem-details body, here beside the tree it builds.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -48,6 +50,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "EventLoopError",
     "GoDeployError",
     "GoneError",
     "InternalServerError",
@@ -64,9 +67,13 @@ __all__ = [
     "ServiceUnavailableError",
     "NO_HEADERS",
     "error_from_response",
+    "error_type",
     "parse_retry_after",
     "problem_details",
+    "proves_refusal",
     "read_only_headers",
+    "request_id_from",
+    "retry_hint",
     "safe_url",
     "status_error_class",
 ]
@@ -78,6 +85,15 @@ class GoDeployError(Exception):
 
 class ClientClosedError(GoDeployError, RuntimeError):
     """A call was made on a client that is closed."""
+
+
+class EventLoopError(GoDeployError, RuntimeError):
+    """A client was used from an event loop while another running loop was using it.
+
+    A client follows its calls from one event loop to the next once the first has stopped
+    (each loop gets connections of its own), but two loops running at once (two threads)
+    cannot share one: make one client per loop.
+    """
 
 
 class RequestValidationError(GoDeployError, ValueError):
@@ -173,7 +189,8 @@ class APIStatusError(GoDeployError):
         body: the body as the API sent it: parsed JSON (a dict, extension members and all)
             when it was JSON, else its text (cut short).
         request_id: the server's request or trace id, when a response header carried one.
-        retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
+        retry_after: seconds the API asked to wait (`retry-after-ms`, else `Retry-After`),
+            when it said so.
         headers: the response headers, read-only (rate-limit headers, for instance).
     """
 
@@ -289,6 +306,11 @@ def read_only_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
     return CIMultiDictProxy(CIMultiDict(headers))
 
 
+def request_id_from(headers: Mapping[str, str]) -> str | None:
+    """The server's request id from a response's headers (case-insensitive ones), or None."""
+    return next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Read `Retry-After` as seconds (`"3"`) or as an HTTP date; None when absent or unreadable."""
     if value is None:
@@ -307,6 +329,44 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
+
+
+def retry_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds an answer asks to wait, or None when it does not say.
+
+    `retry-after-ms` (milliseconds, the precise one) comes first, then `Retry-After`.
+    """
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            value = float(milliseconds)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value / 1000)
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+def proves_refusal(status: int) -> bool:
+    """Whether an error status proves the API refused the request without acting on it.
+
+    A 4xx is the API turning the request down (bad input, no or a stale token, too many
+    requests, a request that took too long to arrive): nothing was created. A 5xx (or a gateway
+    in front of the API) says nothing of what happened behind it.
+    """
+    return 400 <= status < 500
+
+
+def error_type(error: BaseException) -> str:
+    """What failed, in the one vocabulary of logs, hooks and telemetry.
+
+    The status as a string (`"503"`), `"timeout"`, or the error's class name.
+    """
+    if isinstance(error, APIStatusError):
+        return str(error.status)
+    if isinstance(error, TimeoutError):  # APITimeoutError is one too
+        return "timeout"
+    return type(error).__name__
 
 
 def _problem(body_bytes: bytes, content_type: str) -> Any:
@@ -350,13 +410,27 @@ def problem_details(body: Any) -> ProblemDetails:
     )
 
 
-def _detail(problem: ProblemDetails) -> str:
-    """What the problem details say went wrong, and which fields."""
-    detail = problem.detail or problem.title or ""
-    if problem.errors is not None:
-        fields = ", ".join(sorted(problem.errors))
-        detail = f"{detail} ({fields})" if detail else fields
+def _detail(body: Any) -> str:
+    """What a problem-details body says went wrong: its detail, then each field and reason."""
+    if not isinstance(body, dict):
+        return ""
+    detail = str(body.get("detail") or body.get("title") or "")
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        reasons = "; ".join(
+            f"{field}: {_reasons(errors[field])}" for field in sorted(errors, key=str)
+        )
+        detail = f"{detail} {reasons}" if detail else reasons
+    if len(detail) > _MAX_ERROR_TEXT:
+        detail = detail[:_MAX_ERROR_TEXT] + "…"
     return detail
+
+
+def _reasons(value: Any) -> str:
+    """A field's reasons as the API lists them (a list of strings, usually one)."""
+    if isinstance(value, list):
+        return " ".join(str(reason) for reason in value)
+    return str(value)
 
 
 def error_from_response(
@@ -364,14 +438,16 @@ def error_from_response(
 ) -> APIStatusError:
     """Build the typed error of an error response."""
     problem = _problem(body, headers.get("Content-Type", ""))
-    details = problem_details(problem)
-    request_id = next((headers[name] for name in _REQUEST_ID_HEADERS if name in headers), None)
-    if request_id is None:
-        request_id = details.trace_id
+    request_id = request_id_from(headers)
+    if request_id is None and isinstance(problem, dict) and isinstance(problem.get("traceId"), str):
+        request_id = problem["traceId"]
     message = f"{method} {url.path} answered {status}"
-    detail = _detail(details)
+    detail = _detail(problem)
     if detail:
         message += f": {detail}"
+    if method == "POST" and proves_refusal(status):
+        # The one POST creates an order: say so, a create's caller must know not to reconcile.
+        message += " (the API refused the request: nothing was created)"
     return status_error_class(status)(
         message,
         status=status,
@@ -379,7 +455,7 @@ def error_from_response(
         url=url,
         body=problem,
         request_id=request_id,
-        retry_after=parse_retry_after(headers.get("Retry-After")),
+        retry_after=retry_hint(headers),
         headers=headers,
     )
 

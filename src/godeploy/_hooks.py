@@ -1,5 +1,7 @@
 """Event hooks: plain callables told what a client does, with no dependency at all.
 
+`HooksObserver` is how they hear of it: one observer of the core's seam (`godeploy._observers`).
+
 `Hooks` holds up to six sync callables; each receives one frozen event. For one call they fire
 in the order request, response, retry, request, response, ..., call: every request event is
 answered by exactly one response event, even when the call is cancelled mid-request, and the
@@ -13,16 +15,28 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 from attrs import Attribute, define, field
+from yarl import URL
 
-from godeploy._exceptions import RequestValidationError
+from godeploy._config import check_option, instance_of, optional
+from godeploy._exceptions import RequestValidationError, request_id_from
+from godeploy._observers import (
+    NO_HEADERS,
+    AttemptEnd,
+    CallEnd,
+    FanOutScope,
+    OperationLike,
+    Wait,
+    public_url,
+)
 
 __all__ = [
     "CallEvent",
     "Hooks",
+    "HooksObserver",
     "ProgressEvent",
     "RateLimitEvent",
     "RequestEvent",
@@ -71,6 +85,10 @@ class ResponseEvent:
             or the error's class name (`"APIConnectionError"`); None on cancellation.
         elapsed: seconds from sending to the answer (or to the failure or cancellation).
         cancelled: the call was cancelled while this attempt was in flight.
+        headers: the answer's headers, read-only and looked up case-insensitively (the same
+            mapping as `APIStatusError.headers`); empty when no answer came.
+        request_id: the server's request id, from the same headers the errors read
+            (`X-Request-Id`, ...), or None.
     """
 
     operation: str
@@ -82,6 +100,8 @@ class ResponseEvent:
     error: str | None
     elapsed: float
     cancelled: bool = False
+    headers: Mapping[str, str] = NO_HEADERS
+    request_id: str | None = None
 
 
 @define(frozen=True, kw_only=True)
@@ -256,3 +276,187 @@ def fire(hook: Callable[[E], object] | None, event: E) -> None:
     except Exception:
         # The hook is the user's code watching the call: its bug must not become the call's.
         logger.warning("a godeploy hook raised on %s; ignored", type(event).__name__, exc_info=True)
+
+
+_RATE_LIMIT_SOURCE: dict[Wait, Literal["retry_after", "rate_limiter"]] = {
+    "paused": "retry_after",
+    "rate_limited": "rate_limiter",
+}
+
+
+class HooksObserver:
+    """The hooks, as an observer of the client's calls and fan-outs."""
+
+    __slots__ = ("_calls", "hooks")
+
+    def __init__(self, hooks: Hooks) -> None:
+        self.hooks = hooks
+        # Whether any hook is told of calls (else only fan-outs are watched).
+        self._calls = not (
+            hooks.on_request is None
+            and hooks.on_response is None
+            and hooks.on_retry is None
+            and hooks.on_rate_limit is None
+            and hooks.on_call is None
+        )
+
+    @classmethod
+    def of(cls, hooks: object) -> HooksObserver | None:
+        """The observer of `hooks`, or None without any hook set.
+
+        Raises:
+            RequestValidationError: `hooks` is not a `Hooks`.
+        """
+        check_option("hooks", hooks, optional(instance_of(Hooks, "a godeploy.Hooks")))
+        if hooks is None:
+            return None
+        assert isinstance(hooks, Hooks)  # checked above; for the type checker
+        return None if hooks.empty else cls(hooks)
+
+    def call(self, operation: OperationLike, url: URL) -> _HookedCall | None:
+        """Watch a call, unless no hook is told of calls."""
+        return _HookedCall(self.hooks, operation, url) if self._calls else None
+
+    def fan_out(self, total: int | None) -> _HookedFanOut | None:
+        """Watch a fan-out when `on_progress` is set."""
+        on_progress = self.hooks.on_progress
+        return None if on_progress is None else _HookedFanOut(on_progress)
+
+
+class _HookedCall:
+    """One call's hooks: request, response, retry and rate-limit events, then the call event."""
+
+    __slots__ = ("hooks", "method", "operation", "template", "url")
+
+    def __init__(self, hooks: Hooks, operation: OperationLike, url: URL) -> None:
+        self.hooks = hooks
+        self.operation = operation.id
+        self.method = operation.method
+        self.template = operation.path
+        self.url = public_url(url)
+
+    def attempt(self, number: int, headers: dict[str, str]) -> _HookedAttempt | None:
+        hooks = self.hooks
+        if hooks.on_request is not None:
+            fire(
+                hooks.on_request,
+                RequestEvent(
+                    operation=self.operation,
+                    method=self.method,
+                    url=self.url,
+                    url_template=self.template,
+                    attempt=number,
+                ),
+            )
+        return None if hooks.on_response is None else _HookedAttempt(self, number)
+
+    def retry(
+        self,
+        error: BaseException,
+        reason: str,
+        *,
+        delay: float,
+        retry: int,
+        max_retries: int,
+        budget_left: float,
+    ) -> None:
+        if self.hooks.on_retry is not None:
+            fire(
+                self.hooks.on_retry,
+                RetryEvent(
+                    operation=self.operation,
+                    method=self.method,
+                    url=self.url,
+                    reason=reason,
+                    delay=delay,
+                    retry=retry,
+                    max_retries=max_retries,
+                    budget_left=budget_left,
+                ),
+            )
+
+    def wait(self, kind: Wait, seconds: float) -> None:
+        source = _RATE_LIMIT_SOURCE.get(kind)
+        if source is not None and self.hooks.on_rate_limit is not None:
+            fire(
+                self.hooks.on_rate_limit,
+                RateLimitEvent(operation=self.operation, source=source, seconds=seconds),
+            )
+
+    def end(self, ended: CallEnd) -> None:
+        if self.hooks.on_call is not None:
+            fire(
+                self.hooks.on_call,
+                CallEvent(
+                    operation=self.operation,
+                    method=self.method,
+                    url=self.url,
+                    attempts=ended.attempts,
+                    retries=ended.retries,
+                    backoff=ended.backoff,
+                    waited=ended.waited,
+                    elapsed=ended.elapsed,
+                    status=ended.status,
+                    error=ended.error,
+                    cancelled=ended.cancelled,
+                ),
+            )
+
+
+class _HookedAttempt:
+    """One attempt's response event (fired however the attempt ends)."""
+
+    __slots__ = ("call", "number")
+
+    def __init__(self, call: _HookedCall, number: int) -> None:
+        self.call = call
+        self.number = number
+
+    def end(self, ended: AttemptEnd) -> None:
+        call = self.call
+        fire(
+            call.hooks.on_response,
+            ResponseEvent(
+                operation=call.operation,
+                method=call.method,
+                url=call.url,
+                url_template=call.template,
+                attempt=self.number,
+                status=ended.status,
+                error=ended.error,
+                elapsed=ended.elapsed,
+                cancelled=ended.cancelled,
+                headers=ended.headers,
+                request_id=request_id_from(ended.headers) if ended.headers else None,
+            ),
+        )
+
+
+class _HookedFanOut:
+    """One fan-out's progress events."""
+
+    __slots__ = ("on_progress",)
+
+    def __init__(self, on_progress: Callable[[ProgressEvent], object]) -> None:
+        self.on_progress = on_progress
+
+    def start(self) -> None:
+        pass
+
+    def input_started(self) -> object:
+        return None
+
+    def input_ended(self, token: object, failed: bool | None, scope: FanOutScope) -> None:
+        if failed is not None:
+            fire(
+                self.on_progress,
+                ProgressEvent(
+                    total=scope.total,
+                    done=scope.done,
+                    failed=scope.failed,
+                    in_flight=scope.in_flight,
+                ),
+            )
+
+    def end(self, error: BaseException | None, scope: FanOutScope) -> None:
+        pass

@@ -5,20 +5,28 @@ next link carries only `_page` (`/api/v2/orders?_page=2`), so the pager merges t
 query (`_pageSize`; the core adds `businessUnitId`) into it. A link to another origin is refused
 before anything is sent there, and a server that answers another page than the one asked, or
 the same page twice, raises `PaginationError` instead of looping forever.
+
+With `concurrency=N` the first page's `pageCount` says how many pages follow, and up to N of
+them are fetched at once (through a `FanOut`, which owns their tasks); they are still handed
+out in page order, each checked as the serial walk checks it, so a concurrent walk yields what
+a serial one does. A list that grows meanwhile is followed further by its next links.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from attrs import define, evolve
 from yarl import URL
 
+from godeploy._config import check_option, integer_at_least, optional
 from godeploy._core import CallOptions, ClientCore
-from godeploy._exceptions import PaginationError, RequestValidationError
+from godeploy._exceptions import GoDeployError, PaginationError
 from godeploy._generated.models import Links, PageInfo
 from godeploy._generated.operations import Operation
+from godeploy.fanout import FanOut
 
 __all__ = ["AsyncPager", "Page"]
 
@@ -65,6 +73,8 @@ class AsyncPager(Generic[T]):
     """Pages through a listing lazily; nothing is sent until iteration starts.
 
     Iterate it for items (`async for order in pager`), or call `pages()` for whole pages.
+    With `concurrency` above 1, once the first page has said how many pages there are, up to
+    that many pages are fetched at once; items and pages still come in page order.
     """
 
     def __init__(
@@ -78,10 +88,12 @@ class AsyncPager(Generic[T]):
         page_size: int | None = None,
         start_page: int = 1,
         max_items: int | None = None,
+        concurrency: int = 1,
     ) -> None:
-        _check_positive("page_size", page_size, allow_none=True)
-        _check_positive("start_page", start_page)
-        _check_positive("max_items", max_items, allow_none=True, allow_zero=True)
+        check_option("page_size", page_size, optional(integer_at_least(1)))
+        check_option("start_page", start_page, integer_at_least(1))
+        check_option("max_items", max_items, optional(integer_at_least(0)))
+        check_option("concurrency", concurrency, integer_at_least(1))
         self._core = core
         self._operation = operation
         self._url = url
@@ -90,6 +102,7 @@ class AsyncPager(Generic[T]):
         self.page_size = page_size
         self.start_page = start_page
         self.max_items = max_items
+        self.concurrency = concurrency
 
     def __aiter__(self) -> AsyncIterator[T]:
         return _Items(_Walk(self))
@@ -110,9 +123,42 @@ class AsyncPager(Generic[T]):
         """
         walk = _Walk(self)
         items: list[T] = []
+        # The walk closes itself at its last page and on an error.
         while (page := await walk.next_page()) is not None:
             items += page.items
         return items
+
+    def _newest_first(self) -> _Backward[T]:
+        """Every page, last page first (for a listing that appends, the newest items first).
+
+        Page 1 comes first from the API (it says how many pages there are) and last from
+        here; then the last page alone, then the pages below it down to 2, `concurrency` at a
+        time. Neither `start_page` nor `max_items` applies.
+        """
+        return _Backward(self)
+
+    async def _fetch(self, url: URL, query: dict[str, str | int]) -> Page[T]:
+        """Fetch one page (unchecked: the walk checks it is the page it asked for)."""
+        model = await self._core.request(
+            self._operation, url, self._page_type, self._options, query=query
+        )
+        return Page(
+            items=list(model.items),
+            page_info=model.page_info,
+            number=model.page_info.page_number,
+            links=model.links,
+        )
+
+    def _fan_out(self, url: URL, query: dict[str, str | int], numbers: range) -> _Ahead[T]:
+        """Fetch pages `numbers` at once, at most `concurrency` in flight, in page order.
+
+        A page that fails comes out as its error, in its turn, so it is raised where the
+        serial walk would raise it. The work refers to the pager alone, never to the walk
+        that holds the iterator, so a consumer that leaves its loop frees the iterator, and
+        the fan-out cancels what is in flight there and then (see `godeploy.fanout`).
+        """
+        work = partial(_fetch_numbered, self, url, query)
+        return _Ahead(aiter(FanOut(numbers, work, concurrency=self.concurrency, ordered=True)))
 
     def _next(
         self, url: URL, query: dict[str, str | int], page: Page[T]
@@ -161,6 +207,10 @@ class _Walk(Generic[T]):
         self._remaining = pager.max_items
         self._last: Page[T] | None = None
         self._finished = self._remaining == 0
+        # The concurrent walk: the fan-out's results, and the URL its pages are fetched from.
+        self._fanned = False
+        self._ahead: _Ahead[T] | None = None
+        self._ahead_url = self._url
 
     async def next_page(self) -> Page[T] | None:
         """Fetch and check the next page (cut to `max_items`); None after the last one."""
@@ -169,16 +219,14 @@ class _Walk(Generic[T]):
         pager = self._pager
         if self._last is not None:
             self._url, self._query, self._expected = pager._next(self._url, self._query, self._last)
-        model = await pager._core.request(
-            pager._operation, self._url, pager._page_type, pager._options, query=self._query
-        )
-        page = Page(
-            items=list(model.items),
-            page_info=model.page_info,
-            number=model.page_info.page_number,
-            links=model.links,
-        )
-        self._check(page)
+        try:
+            page = await self._ahead_page() if self._ahead is not None else None
+            if page is None:
+                page = await pager._fetch(self._url, self._query)
+            self._check(page)
+        except BaseException:
+            await self.aclose()
+            raise
         self._last = page
         self._finished = not page.has_next
         if self._remaining is not None:
@@ -186,21 +234,65 @@ class _Walk(Generic[T]):
                 page = evolve(page, items=page.items[: self._remaining])
                 self._finished = True
             self._remaining -= len(page.items)
+        if self._finished:
+            await self.aclose()
+        elif self._ahead is None and not self._fanned and pager.concurrency > 1:
+            self._fan_out(page)
         return page
 
-    def stop(self) -> None:
-        """Fetch no further page."""
+    def _fan_out(self, first: Page[T]) -> None:
+        """After the first page: fetch the pages it says follow, up to `concurrency` at once."""
+        self._fanned = True
+        pager = self._pager
+        try:
+            url, query, number = pager._next(self._url, self._query, first)
+        except PaginationError:
+            return  # raised by the next step, once the first page has been handed out
+        last = first.page_info.page_count
+        size = first.page_info.page_size
+        if self._remaining is not None and size > 0:
+            # No page past `max_items` (when pages are full, as the API sends them).
+            last = min(last, number - 1 + -(-self._remaining // size))
+        if last >= number:
+            self._ahead = pager._fan_out(url, query, range(number, last + 1))
+            self._ahead_url = url
+
+    async def _ahead_page(self) -> Page[T] | None:
+        """The next page of the fan-out, checked against the previous page's next link.
+
+        None when the fan-out has handed out its last page: the walk goes on from there by
+        following next links (the list grew while it was walked).
+        """
+        assert self._ahead is not None
+        if self._url != self._ahead_url:
+            raise PaginationError(
+                f"page {self._expected - 1}'s next link leaves {self._ahead_url.path} for "
+                f"{self._url.path}, which a concurrent walk does not follow"
+            )
+        outcome = await self._ahead.next()
+        if outcome is None:
+            self._ahead = None
+            return None
+        if self._expected != outcome.asked:
+            # The previous page's next link names another page than the one fetched.
+            raise PaginationError(
+                f"page {outcome.asked - 1}'s next link names page {self._expected}, "
+                f"not {outcome.asked}: a concurrent walk cannot follow it"
+            )
+        return outcome.page
+
+    async def aclose(self) -> None:
+        """Fetch no further page; cancel (and wait for) pages in flight."""
         self._finished = True
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            await ahead.aclose()
 
     def _check(self, page: Page[T]) -> None:
         """Refuse another page than the one asked, or a page seen before."""
-        path = self._url.path
-        if page.number != self._expected:
-            raise PaginationError(
-                f"asked {path} for page {self._expected}, the API answered page {page.number}"
-            )
+        _check_number(self._url, self._expected, page.number)
         if page.number in self._seen:
-            raise PaginationError(f"the API answered page {page.number} of {path} twice")
+            raise PaginationError(f"the API answered page {page.number} of {self._url.path} twice")
         self._seen.add(page.number)
 
 
@@ -233,9 +325,9 @@ class _Items(Generic[T]):
         return item
 
     async def aclose(self) -> None:
-        """Stop: no further page is fetched."""
-        self._walk.stop()
+        """Stop: no further page is fetched, and pages in flight are cancelled."""
         self._items, self._index = [], 0
+        await self._walk.aclose()
 
 
 class _Pages(Generic[T]):
@@ -256,8 +348,132 @@ class _Pages(Generic[T]):
         return page
 
     async def aclose(self) -> None:
-        """Stop: no further page is fetched."""
-        self._walk.stop()
+        """Stop: no further page is fetched, and pages in flight are cancelled."""
+        await self._walk.aclose()
+
+
+@define(frozen=True, slots=True)
+class _Numbered(Generic[T]):
+    """A page fetched by a fan-out, with the number it was asked for."""
+
+    asked: int
+    page: Page[T]
+
+
+class _Ahead(Generic[T]):
+    """The pages a fan-out fetches ahead of a walk, in the order they were asked for.
+
+    It holds the fan-out's iterator, the only handle on its run: freeing it (with the walk
+    that holds it) cancels the fetches in flight.
+    """
+
+    __slots__ = ("_results",)
+
+    def __init__(self, results: AsyncIterator[_Numbered[T] | GoDeployError]) -> None:
+        self._results = results
+
+    async def next(self) -> _Numbered[T] | None:
+        """The next page (its failure raised in its turn); None after the last."""
+        try:
+            outcome = await anext(self._results)
+        except StopAsyncIteration:
+            return None
+        if isinstance(outcome, GoDeployError):
+            raise outcome
+        return outcome
+
+    async def aclose(self) -> None:
+        """Cancel the fetches in flight and wait for them."""
+        await self._results.aclose()  # type: ignore[attr-defined]
+
+
+async def _fetch_numbered(
+    pager: AsyncPager[T], url: URL, query: dict[str, str | int], number: int
+) -> _Numbered[T] | GoDeployError:
+    """Fetch page `number` for a fan-out; an API failure is returned, to be raised in turn."""
+    try:
+        return _Numbered(number, await pager._fetch(url, {**query, "_page": number}))
+    except GoDeployError as error:
+        return error
+
+
+class _Backward(Generic[T]):
+    """The pages of a listing from the last to the first; a plain async iterator, like `_Pages`.
+
+    Leaving the loop early frees it and, with it, the fan-out's iterator, which cancels the
+    fetches in flight (the same ownership as the concurrent forward walk).
+    """
+
+    __slots__ = ("_ahead", "_below", "_done", "_first", "_pager", "_query")
+
+    def __init__(self, pager: AsyncPager[T]) -> None:
+        self._pager = pager
+        self._query: dict[str, str | int] = {"_page": 1}
+        if pager.page_size is not None:
+            self._query["_pageSize"] = pager.page_size
+        self._first: Page[T] | None = None
+        self._below = range(0)  # the pages between the last and the first, newest first
+        self._ahead: _Ahead[T] | None = None
+        self._done = False
+
+    def __aiter__(self) -> _Backward[T]:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            page = await self._next()
+        except BaseException:
+            await self.aclose()
+            raise
+        if page is None:
+            self._done = True
+            assert self._first is not None
+            return self._first
+        return page
+
+    async def _next(self) -> Page[T] | None:
+        """The next page from the end; None when only the first page is left to hand out."""
+        pager, url = self._pager, self._pager._url
+        if self._first is None:
+            first = await pager._fetch(url, self._query)
+            _check_number(url, 1, first.number)
+            self._first = first
+            count = first.page_info.page_count
+            if count < 2 or not first.items:
+                return None
+            # The last page alone first: often all a consumer needs (the newest items).
+            last = await pager._fetch(url, {**self._query, "_page": count})
+            _check_number(url, count, last.number)
+            self._below = range(count - 1, 1, -1)
+            return last
+        if self._below:
+            self._ahead = pager._fan_out(url, self._query, self._below)
+            self._below = range(0)
+        if self._ahead is None:
+            return None
+        outcome = await self._ahead.next()
+        if outcome is None:
+            self._ahead = None
+            return None
+        _check_number(url, outcome.asked, outcome.page.number)
+        return outcome.page
+
+    async def aclose(self) -> None:
+        """Stop: no further page is fetched, and pages in flight are cancelled."""
+        self._done = True
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            await ahead.aclose()
+
+
+def _check_number(url: URL, asked: int, answered: int) -> None:
+    """Refuse another page than the one asked."""
+    if answered != asked:
+        raise PaginationError(
+            f"asked {url.path} for page {asked}, the API answered page {answered}"
+        )
 
 
 def _page_number(value: object, *, default: int) -> int:
@@ -271,14 +487,3 @@ def _page_number(value: object, *, default: int) -> int:
     if number < 1:
         raise PaginationError(f"the next link has a bad _page: {value!r}")
     return number
-
-
-def _check_positive(
-    name: str, value: int | None, *, allow_none: bool = False, allow_zero: bool = False
-) -> None:
-    """Check a paging option before anything is sent."""
-    if value is None and allow_none:
-        return
-    lowest = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise RequestValidationError(f"{name} must be an integer >= {lowest}, got {value!r}")

@@ -8,9 +8,20 @@ import platform
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
-from . import _decoding, _fanout, _fleet, _memory, _telemetry, _throughput
+from . import (
+    _create_once,
+    _decoding,
+    _fanout,
+    _fleet,
+    _memory,
+    _page,
+    _parallel_pages,
+    _telemetry,
+    _throughput,
+)
 from ._harness import BUILD, Cores, pin_cores
 from ._report import Row, markdown, write_json
 
@@ -22,6 +33,8 @@ SECTIONS: dict[str, tuple[str, Section]] = {
     "5": ("memory", _memory.run),
     "6": ("the fleet: worker processes, the fleet-wide cap", _fleet.run),
     "7": ("telemetry cost", _telemetry.run),
+    "8": ("create_once: requests per call, orders made twice", _create_once.run),
+    "9": ("pages in parallel: concurrency 1 vs 8", _parallel_pages.run),
 }
 
 
@@ -32,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
         "--sections", default=",".join(SECTIONS), help="which to run: 1,2,4,5,6,7 (2 includes 3)"
     )
     parser.add_argument("--json", type=Path, default=BUILD / "bench.json", help="where to write")
+    parser.add_argument(
+        "--no-docs", action="store_true", help="leave docs/benchmarks.md as it is (a trial run)"
+    )
     return parser
 
 
@@ -54,6 +70,16 @@ def run_sections(names: list[str], cores: Cores, runs: int) -> tuple[list[Row], 
     return rows, durations
 
 
+def _titles(rows: list[Row]) -> dict[str, str]:
+    """Each row section's title: its own, or that of the section that measured it (3 is 2's)."""
+    titles: dict[str, str] = {}
+    title = ""
+    for row in rows:
+        title = SECTIONS[row.section][0] if row.section in SECTIONS else title
+        titles.setdefault(row.section, title)
+    return titles
+
+
 def main() -> int:
     """Run the benchmarks; print the table; write build/bench.json."""
     arguments = _parser().parse_args()
@@ -63,14 +89,19 @@ def main() -> int:
         _progress(f"unknown sections {unknown} (choose from {list(SECTIONS)}) or --runs < 1")
         return 2
     cores = pin_cores()
+    load = os.getloadavg()[0]  # other work on the machine skews every figure: the page says so
     started = time.perf_counter()
     rows, durations = run_sections(names, cores, arguments.runs)
     total = time.perf_counter() - started
     context = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": f'make bench BENCH_ARGS="--runs {arguments.runs} --sections {",".join(names)}"',
+        "titles": _titles(rows),
         "runs": arguments.runs,
         "placement": cores.describe(),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "load": f"load average {load:.1f} at the start",
         "seconds": {"total": total, **durations},
     }
     sys.stdout.write(markdown(rows) + "\n\n")
@@ -80,6 +111,9 @@ def main() -> int:
     )
     write_json(arguments.json, rows, context)
     sys.stdout.write(f"Figures written to {arguments.json}\n")
+    if not arguments.no_docs:
+        _page.update(arguments.json)
+        sys.stdout.write(f"The docs' page written: {_page.PAGE}\n")
     return 0
 
 

@@ -96,10 +96,13 @@ class Row:
             else {"comparison": self.target.comparison, "bound": self.target.bound},
             "verdict": self.verdict() or None,
             "note": self.note or None,
+            # As the table shows them: the docs' page (_page.py) is written from these.
+            "cells": dict(zip(_CELLS, self.cells()[2:6], strict=True)) | {"note": self.note},
         }
 
 
 HEADER = ["§", "measure", "median", "min", "max", "target", "", "note"]
+_CELLS = ("median", "min", "max", "target")
 
 
 def markdown(rows: Sequence[Row]) -> str:

@@ -1,4 +1,8 @@
-"""Fleet tests: a real redis-server (the harness) and the fake on loopback, no mocks."""
+"""Fleet tests: a real redis-server (the harness) and the fake on loopback, no mocks.
+
+Nothing here imports arq at import time: the FleetLimits tests also run without it (and on
+every redis-py major, see test_limits_without_arq.py).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +11,16 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from godeploy import GoDeployClient
 from godeploy._lifecycle import stop_process
-from godeploy.fleet import Fleet, FleetWorker
 from godeploy.testing import FakeGoDeploy, RedisServer
+
+if TYPE_CHECKING:
+    from godeploy.fleet import Fleet, FleetWorker
 
 
 @pytest.fixture
@@ -29,6 +35,8 @@ def client_of(fake: FakeGoDeploy) -> Callable[[], GoDeployClient]:
 
 @pytest.fixture
 async def fleet(redis_server: RedisServer) -> AsyncIterator[Fleet]:
+    from godeploy.fleet import Fleet
+
     async with Fleet(redis_server.url) as opened:
         yield opened
 

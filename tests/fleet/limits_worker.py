@@ -1,10 +1,12 @@
 """One worker process of the fleet-limits tests: `python -m tests.fleet.limits_worker CONFIG`.
 
 CONFIG is JSON: redis, base_url, token, unit, orders (ids to GET), rate, burst, concurrency,
-and mode ("fleet": FleetLimits on the shared Redis; "local": the client's own local limits).
-It prints `ready`, waits for a line on stdin (so every worker starts at once), GETs the
-orders through one GoDeployClient, and prints one JSON line: ok, errors, held (admissions
-that a 429 pause held), warnings (WARNING records of godeploy.fleet).
+mode ("fleet": FleetLimits on the shared Redis; "local": the client's own local limits),
+optionally timeout (each call's deadline, seconds) and jitter (FleetLimits' margin). It
+prints `ready`, waits for a line on stdin (so every worker starts at once), GETs the orders
+through one GoDeployClient, and prints one JSON line: ok, errors, held (admissions that a
+429 pause held), warnings (WARNING records of godeploy.fleet), slowest (the longest call, in
+seconds).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 from godeploy import Admission, GoDeployClient, GoDeployError, Limits
@@ -46,30 +49,39 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     limits: Limits | None = None
     options: dict[str, Any] = {}
     if config["mode"] == "fleet":
+        margin = {"jitter": config["jitter"]} if "jitter" in config else {}
         limits = CountingLimits(
-            config["redis"], max_requests_per_second=config["rate"], burst=config["burst"]
+            config["redis"],
+            max_requests_per_second=config["rate"],
+            burst=config["burst"],
+            **margin,
         )
         options["limits"] = limits
     else:
         options["max_requests_per_second"] = config["rate"]
+    if "timeout" in config:
+        options["timeout"] = config["timeout"]
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     await asyncio.to_thread(sys.stdin.readline)
-    ok, errors = 0, []
+    ok, errors, slowest = 0, [], 0.0
     gate = asyncio.Semaphore(config["concurrency"])
     async with GoDeployClient(
         config["token"], config["unit"], base_url=config["base_url"], **options
     ) as client:
 
         async def get(order_id: int) -> None:
-            nonlocal ok
+            nonlocal ok, slowest
             async with gate:
+                started = time.monotonic()
                 try:
                     await client.orders.get(order_id)
                 except GoDeployError as error:
                     errors.append(f"{type(error).__name__}: {error}")
                 else:
                     ok += 1
+                finally:
+                    slowest = max(slowest, time.monotonic() - started)
 
         async with asyncio.TaskGroup() as group:
             for order_id in config["orders"]:
@@ -78,7 +90,13 @@ async def run(config: dict[str, Any]) -> dict[str, Any]:
     if isinstance(limits, CountingLimits):
         held = limits.held
         await limits.aclose()
-    return {"ok": ok, "errors": errors, "held": held, "warnings": warnings.count}
+    return {
+        "ok": ok,
+        "errors": errors,
+        "held": held,
+        "warnings": warnings.count,
+        "slowest": slowest,
+    }
 
 
 def main() -> int:

@@ -195,3 +195,46 @@ async def test_godeploys_job_runs_in_an_arq_app_of_your_own(
         results = await read_all(fleet, run)
     assert done == ["hello"]
     assert sorted(r.order_id for r in results) == sorted(order_ids[:40])
+
+
+async def test_a_reader_that_raises_is_acknowledged_before_its_block_exits(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, fleet: Fleet, order_ids: list[int]
+):
+    run = await fleet.submit(order_ids[:150], chunk_size=50)
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=8), redis_server.url)
+    reading = f"{fleet.namespace}:run:{run.id}:reading"
+    seen: list[int] = []
+
+    async def consume() -> None:
+        async with fleet.results(run) as results:
+            async for result in results:
+                seen.append(result.order_id)
+                if len(seen) == 30:
+                    assert await fleet.redis.llen(reading) == 100  # a batch, none acknowledged
+                    raise LookupError("the consumer fails mid-batch")
+
+    with pytest.raises(LookupError):
+        await consume()
+    # The block has exited: the 30 handed out are acknowledged, the other 70 wait.
+    assert await fleet.redis.llen(reading) == 70
+    rest = [result.order_id for result in await read_all(fleet, run)]
+    assert sorted(seen + rest) == sorted(order_ids[:150])
+
+
+async def test_closing_the_fleet_closes_its_readers(
+    fake_godeploy: FakeGoDeploy, redis_server: RedisServer, order_ids: list[int]
+):
+    fleet = Fleet(redis_server.url)
+    await fleet.open()
+    run = await fleet.submit(order_ids[:20], chunk_size=10)
+    await run_burst(FleetWorker(client_of(fake_godeploy), concurrency=4), redis_server.url)
+    results = fleet.results(run)
+    assert (await anext(results)).order_id in order_ids
+    reading = f"{fleet.namespace}:run:{run.id}:reading"
+    assert await fleet.redis.llen(reading) == 20
+    await fleet.aclose()
+    async with Fleet(redis_server.url) as again:
+        assert await again.redis.llen(reading) == 19
+        with pytest.raises(StopAsyncIteration):
+            await anext(results)
+        assert len(await read_all(again, run)) == 19

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import traceback
 from collections.abc import AsyncIterator, Callable
@@ -183,10 +184,10 @@ async def test_redis_killed_falls_back_with_one_warning_then_returns(
     redis_server.kill()
     admissions = [await limits.admit(None) for _ in range(20)]
     assert limits.falling_back
-    # Half the fleet's rate and burst: 5 at once, then one per 20 ms.
+    # Half the fleet's rate and burst: 5 at once, then one per 20 ms (and the jitter margin).
     assert [a.wait for a in admissions[:5]] == [0.0] * 5
     assert all(a.booked for a in admissions)
-    assert admissions[5].wait == pytest.approx(0.02)
+    assert admissions[5].wait == pytest.approx(0.02 * 1.05)
     assert await limits.try_pay(5)
     await limits.pause(0.5)
     assert limits.paused_for() == pytest.approx(0.5)
@@ -321,3 +322,40 @@ async def test_unclosed_limits_that_talked_to_redis_warn(redis_server):
     with pytest.warns(ResourceWarning, match="unclosed <FleetLimits"):
         del limits
         gc.collect()
+
+
+async def test_slots_are_booked_with_a_margin_for_arrival_jitter(make_limits):
+    # 10/s: a slot every 100 ms on the cap, 105 ms with the default margin (jitter 0.05).
+    for jitter, spacing in ((None, 105_000), (0.0, 100_000), (0.2, 120_000)):
+        options = {} if jitter is None else {"jitter": jitter}
+        limits = make_limits(
+            max_requests_per_second=10, burst=1, namespace=f"j{spacing}", **options
+        )
+        tickets = [(await limits.admit(None)).ticket for _ in range(5)]
+        arrivals = [ticket.arrival for ticket in tickets]  # on Redis's clock, in us
+        assert {b - a for a, b in itertools.pairwise(arrivals)} == {spacing}
+
+
+async def test_a_client_back_from_an_outage_gets_no_fresh_burst_and_keeps_its_share(
+    redis_server: RedisServer, make_limits
+):
+    clock = ManualClock()
+    limits = make_limits(max_requests_per_second=100, burst=10, jitter=0, clock=clock)
+    other = make_limits(max_requests_per_second=100, burst=10, jitter=0)
+    await other.admit(None)
+    await limits.admit(None)
+    redis_server.kill()
+    await limits.admit(None)
+    assert limits.falling_back
+    redis_server.start()  # empty: the fleet's booking is gone, a full burst would be free
+    clock.advance(1.1)
+    back = [await limits.admit(None) for _ in range(6)]
+    assert not limits.falling_back
+    # No fresh burst (the first answer from Redis is what tells it that Redis is back).
+    assert all(admission.wait > 0 for admission in back[1:]), back
+    # And on Redis, the burst counts as spent: the other client waits at once.
+    assert (await other.admit(None)).wait > 0
+    # After the grace, Redis alone paces it.
+    clock.advance(3.1)
+    await limits.admit(None)
+    assert limits._fallback.local is None

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,16 @@ WORKERS = 3
 
 
 async def run_workers(
-    fake: FakeGoDeploy, redis_server: RedisServer, *, per_worker: int, **config: Any
+    fake: FakeGoDeploy,
+    redis_server: RedisServer,
+    *,
+    per_worker: int,
+    meanwhile: Callable[[], Awaitable[None]] | None = None,
+    **config: Any,
 ) -> list[dict[str, Any]]:
-    """Start the workers, let them go at once, and return their summaries."""
+    """Start the workers, let them go at once (then run `meanwhile`), return their summaries."""
     ids = fake.order_ids()
+    ids = ids * (WORKERS * per_worker // len(ids) + 1)
     processes = []
     try:
         for number in range(WORKERS):
@@ -49,6 +58,8 @@ async def run_workers(
         for process in processes:
             assert process.stdin is not None
             process.stdin.write(b"go\n")
+        if meanwhile is not None:
+            await meanwhile()
         outputs = await asyncio.wait_for(
             asyncio.gather(*(process.communicate() for process in processes)), 120
         )
@@ -106,3 +117,47 @@ async def test_a_429_in_one_process_pauses_the_others(redis_server):
         # Every worker's later admissions were held by the pause, not only the one that got
         # the 429 (with local limits, the others would not know of it).
         assert all(s["held"] > 0 for s in summaries), summaries
+
+
+@pytest.mark.slow
+async def test_a_stalled_redis_holds_no_call_past_its_deadline_nor_the_fleet_past_its_cap(
+    redis_server: RedisServer,
+):
+    # Redis stops answering (SIGSTOP: connections stay open, nothing comes back) for 3 s
+    # under load from three processes. Each falls back to its share within a round trip's
+    # bound, and comes back without a fresh burst, keeping its share for a while as the
+    # others may still spend theirs: every 1-s window at the API stays within cap + burst.
+    # The margin for arrival jitter is wide (0.5 s): three processes start at once on a
+    # shared, loaded machine, and their first requests arrive late.
+    rate, burst, deadline, per_worker = 40, 10, 2.0, 80
+    pid = redis_server.pid
+    assert pid is not None
+
+    async def stall() -> None:
+        await asyncio.sleep(2.0)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(3.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    async with FakeGoDeploy(seed=3, order_count=200, rate_limit=rate + burst) as fake:
+        summaries = await run_workers(
+            fake,
+            redis_server,
+            per_worker=per_worker,
+            meanwhile=stall,
+            mode="fleet",
+            rate=rate,
+            burst=burst,
+            jitter=0.5,
+            concurrency=4,
+            timeout=deadline,
+        )
+        assert [s["errors"] for s in summaries] == [[]] * WORKERS
+        assert sum(s["ok"] for s in summaries) == WORKERS * per_worker
+        assert fake.count(status=429) == 0, fake.requests_per_window
+        assert fake.busiest_window() <= rate + burst, fake.requests_per_window
+        # Every call ended by its deadline, the stalled round trips included.
+        assert max(s["slowest"] for s in summaries) / deadline < 1.0
+        assert [s["warnings"] for s in summaries] == [1] * WORKERS  # each fell back, once

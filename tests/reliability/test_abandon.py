@@ -147,6 +147,19 @@ def test_break_out_of_a_pager(server):
     leaves_nothing(server, scenario)
 
 
+@pytest.mark.parametrize("walk", ["items", "pages"])
+def test_break_out_of_a_concurrent_pager_with_pages_in_flight(server, walk):
+    async def scenario(client: GoDeployClient, found: dict[str, Any]) -> None:
+        pager = client.orders.list(page_size=10, concurrency=8)
+        count = 0
+        async for _ in pager if walk == "items" else pager.pages():
+            count += 1
+            if count == (15 if walk == "items" else 2):  # the fan-out is fetching
+                break
+
+    leaves_nothing(server, scenario)
+
+
 @pytest.mark.parametrize("listing", ["orders", "order_items"])
 def test_break_out_of_pages(server, listing):
     async def scenario(client: GoDeployClient, found: dict[str, Any]) -> None:

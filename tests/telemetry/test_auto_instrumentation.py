@@ -8,25 +8,25 @@ The same request outside a scope is the control: there the instrumentation does 
 from __future__ import annotations
 
 import aiohttp
-from opentelemetry.instrumentation._semconv import _StabilityMode
 from opentelemetry.instrumentation.aiohttp_client import create_trace_config
 from opentelemetry.trace import SpanKind
 
-from godeploy._telemetry import Telemetry
+from godeploy._observers import Telemetry
+from godeploy._otel import OtelObserver
 from godeploy.testing import FakeGoDeploy
-from tests.telemetry.otel_support import LIST_ORDERS, total
+from tests.telemetry.otel_support import LIST_ORDERS, needs_http_suppression, total
 
 
+@needs_http_suppression
 async def test_an_attempt_scope_keeps_the_aiohttp_instrumentation_out(otel):
-    telemetry = Telemetry.from_options(
-        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
+    telemetry = Telemetry.of(
+        OtelObserver.of(tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
     )
     assert telemetry is not None
+    # Its default semantic conventions: the old `http.client.duration` in some releases, the
+    # stable `http.client.request.duration` in others (counted below whichever it is).
     instrumentation = create_trace_config(
-        tracer_provider=otel.tracer_provider,
-        meter_provider=otel.meter_provider,
-        # Both the old `http.client.duration` and the stable `http.client.request.duration`.
-        sem_conv_opt_in_mode=_StabilityMode.HTTP_DUP,
+        tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider
     )
     async with (
         FakeGoDeploy(seed=7) as fake,
@@ -57,7 +57,8 @@ async def test_an_attempt_scope_keeps_the_aiohttp_instrumentation_out(otel):
     metrics = otel.metrics()
     (aiohttp_scope,) = [name for name in by_scope if name != "godeploy"]
     assert "http.client.request.duration" in by_scope["godeploy"]
-    assert "http.client.request.duration" in by_scope[aiohttp_scope]
-    # Two requests, two values: one from godeploy (ours), one from aiohttp (the control).
-    assert total(metrics, "http.client.request.duration") == 2
-    assert total(metrics, "http.client.duration") == 1
+    aiohttp_durations = {"http.client.duration", "http.client.request.duration"}
+    assert aiohttp_durations & set(by_scope[aiohttp_scope])
+    # Two requests, two durations: one from godeploy (ours), one from aiohttp (the control).
+    measured = sum(total(metrics, name) for name in aiohttp_durations)
+    assert measured == 2

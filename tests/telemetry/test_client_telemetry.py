@@ -20,7 +20,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.telemetry.otel_support import Recorder, total
+from tests.telemetry.otel_support import Recorder, needs_http_suppression, total
 
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 
@@ -126,6 +126,7 @@ async def test_a_cancelled_call_leaves_nothing_in_flight_and_no_error_type(fake_
     assert response.cancelled and response.error is None
 
 
+@needs_http_suppression
 async def test_the_aiohttp_auto_instrumentation_at_the_same_time_counts_nothing_twice(otel):
     instrumentor = AioHttpClientInstrumentor()
     instrumentor.instrument(

@@ -7,11 +7,21 @@ import os
 import subprocess
 import sys
 
+import attrs
 import pytest
 
-from godeploy import RequestValidationError
-from godeploy._hooks import Hooks, RequestEvent, fire
+from godeploy import (
+    AiohttpTransport,
+    GoDeployClient,
+    RequestValidationError,
+    ServiceUnavailableError,
+    TransportRequest,
+    TransportResponse,
+)
+from godeploy._hooks import Hooks, RequestEvent, ResponseEvent, fire
+from godeploy.testing import Fault
 from tests.reference_examples import ROOT
+from tests.support import FAST_RETRIES
 
 
 @pytest.fixture(scope="module")
@@ -121,3 +131,56 @@ def test_importing_godeploy_does_not_import_opentelemetry():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+class RequestIdTransport:
+    """The real transport, stamping each answer with `X-Request-Id: req-<n>` in place of the
+    fake's own."""
+
+    def __init__(self) -> None:
+        self.inner = AiohttpTransport()
+        self.answers = 0
+
+    async def send(self, request: TransportRequest) -> TransportResponse:
+        response = await self.inner.send(request)
+        self.answers += 1
+        stamped = {k: v for k, v in response.headers.items() if k.lower() != "x-request-id"}
+        stamped["X-Request-Id"] = f"req-{self.answers}"
+        return attrs.evolve(response, headers=stamped)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_every_response_event_carries_the_answers_headers_and_request_id(fake_godeploy):
+    responses: list[ResponseEvent] = []
+    transport = RequestIdTransport()
+    fake_godeploy.faults.script("getOrder", [Fault.status(503), Fault.reset()])
+    async with GoDeployClient(
+        fake_godeploy.token,
+        fake_godeploy.business_unit_id,
+        base_url=fake_godeploy.url,
+        transport=transport,
+        retry_policy=FAST_RETRIES,
+        hooks=Hooks(on_response=responses.append),
+    ) as client:
+        await client.orders.get(fake_godeploy.order_ids()[0])
+        unavailable, reset, answered = responses
+        orders = [order async for order in client.orders.list(page_size=5, max_items=12)]
+    await transport.aclose()
+    assert len(orders) == 12
+    assert (unavailable.status, unavailable.request_id) == (503, "req-1")
+    # A reset is no answer: no headers, no request id.
+    assert (reset.status, reset.request_id, len(reset.headers)) == (None, None, 0)
+    assert (answered.status, answered.request_id) == (200, "req-2")
+    pages = responses[3:]
+    assert [page.request_id for page in pages] == ["req-3", "req-4", "req-5"]
+    for event in (unavailable, answered, *pages):
+        # The same read-only, case-insensitive mapping as APIStatusError.headers.
+        assert event.headers["x-request-id"] == event.headers["X-REQUEST-ID"] == event.request_id
+        assert "json" in event.headers["content-type"]
+        assert type(event.headers) is type(
+            ServiceUnavailableError("", status=503, method="GET", url="x").headers
+        )
+        with pytest.raises(TypeError):
+            event.headers["X-Request-Id"] = "changed"  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -22,9 +23,10 @@ from godeploy import (
     RetryBudget,
     ServiceUnavailableError,
 )
-from godeploy._hooks import Hooks
+from godeploy._hooks import Hooks, HooksObserver
+from godeploy._observers import Telemetry, error_type
+from godeploy._otel import HTTP_DURATION_BUCKETS, OtelObserver
 from godeploy._pacing import LocalLimits
-from godeploy._telemetry import HTTP_DURATION_BUCKETS, Telemetry, error_type
 from tests.reference_examples import ROOT
 from tests.telemetry.otel_support import GET_ORDER, Recorder, total
 
@@ -32,8 +34,13 @@ UNIT = "8b3c5f2e-0c1a-4f7e-9d2b-1a2b3c4d5e6f"
 URL_ = URL(f"https://api.example.test/api/v2/orders/987654?businessUnitId={UNIT}")
 
 
+def telemetry_of(hooks: Hooks | None = None, **otel_options) -> Telemetry | None:
+    """The observers a client makes of its options (hooks first, as the client does)."""
+    return Telemetry.of(HooksObserver.of(hooks), OtelObserver.of(**otel_options))
+
+
 def make(otel: Recorder, **options) -> Telemetry:
-    telemetry = Telemetry.from_options(
+    telemetry = telemetry_of(
         tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider, **options
     )
     assert telemetry is not None
@@ -217,7 +224,7 @@ def test_the_send_is_hidden_from_http_auto_instrumentation(otel):
 
 
 def test_metrics_only_still_hides_the_send(otel):
-    telemetry = Telemetry.from_options(meter_provider=otel.meter_provider)
+    telemetry = telemetry_of(meter_provider=otel.meter_provider)
     assert telemetry is not None
     with telemetry.call(GET_ORDER, URL_) as call, call.attempt() as attempt:
         assert not is_http_instrumentation_enabled()
@@ -271,19 +278,20 @@ def test_the_retry_budget_gauges(otel):
 
 def test_nothing_configured_is_no_scope_at_all(otel):
     # The global providers of this process are the API's proxies: no SDK is configured.
-    telemetry = Telemetry.from_options()
+    telemetry = telemetry_of()
     assert telemetry is not None  # an SDK configured later is picked up...
     assert telemetry.call(GET_ORDER, URL_) is None  # ...but until then a call costs nothing
     assert telemetry.fan_out() is None
-    explicit = Telemetry.from_options(
+    explicit = telemetry_of(
         tracer_provider=NoOpTracerProvider(), meter_provider=NoOpMeterProvider()
     )
     assert explicit is not None and explicit.call(GET_ORDER, URL_) is None
-    assert Telemetry.from_options(hooks=Hooks()).call(GET_ORDER, URL_) is None  # empty hooks
+    assert HooksObserver.of(Hooks()) is None  # empty hooks: no observer
+    assert HooksObserver.of(Hooks(on_progress=print)).call(GET_ORDER, URL_) is None
 
 
 def test_hooks_only_is_a_scope_without_otel():
-    telemetry = Telemetry.from_options(hooks=Hooks(on_request=lambda event: None))
+    telemetry = telemetry_of(hooks=Hooks(on_request=lambda event: None))
     assert telemetry is not None
     scope = telemetry.call(GET_ORDER, URL_)
     assert scope is not None
@@ -294,13 +302,15 @@ def test_hooks_only_is_a_scope_without_otel():
 
 def test_bad_hooks_are_refused():
     with pytest.raises(RequestValidationError, match="hooks must be a godeploy.Hooks"):
-        Telemetry.from_options(hooks=print)
+        HooksObserver.of(print)
 
 
 def test_an_sdk_configured_after_the_client_is_picked_up():
     # The global providers can be set once per process: in a child.
     script = textwrap.dedent(
         """
+        import time
+
         from opentelemetry import metrics, trace
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -309,20 +319,23 @@ def test_an_sdk_configured_after_the_client_is_picked_up():
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from yarl import URL
 
-        from godeploy._telemetry import Telemetry
+        from godeploy._observers import Telemetry
+        from godeploy._otel import OtelObserver
         from tests.telemetry.otel_support import GET_ORDER
 
-        telemetry = Telemetry.from_options()
+        telemetry = Telemetry.of(OtelObserver.of())
         url = URL("https://api.example.test/api/v2/orders/1")
         assert telemetry.call(GET_ORDER, url) is None
         exporter = InMemorySpanExporter()
         provider = TracerProvider()
         provider.add_span_processor(SimpleSpanProcessor(exporter))
         trace.set_tracer_provider(provider)
+        time.sleep(0.01)  # the observer looks for global providers every 5 ms at most
         with telemetry.call(GET_ORDER, url) as call, call.attempt() as attempt:
             attempt.answered(200)
         reader = InMemoryMetricReader()
         metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        time.sleep(0.01)
         with telemetry.call(GET_ORDER, url) as call, call.attempt() as attempt:
             attempt.answered(200)
         names = sorted(span.name for span in exporter.get_finished_spans())
@@ -413,3 +426,24 @@ async def test_a_cancelled_fan_out_input_is_neither_done_nor_failed(otel):
     (fan_out,) = otel.spans()
     assert fan_out.status.status_code is StatusCode.UNSET
     assert "godeploy.fan_out.total" not in fan_out.attributes
+
+
+def test_providers_set_while_calls_are_in_flight_fail_no_call():
+    # Issue 17.3: an attempt that started without a meter looked the instruments up again on
+    # its way out and found the new provider's: KeyError(()). Each attempt keeps what it began.
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "telemetry" / "providers_mid_call.py")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seen = json.loads(result.stdout)
+    assert seen["held"] == ["ok", "ok"]
+    assert seen["later"] == seen["after"] == "ok"
+    assert seen["requests"] == seen["responses"] == 5
+    assert seen["active_requests"] == 0
+    assert seen["active_orders"] == 0
+    # Attempts that started before the meter provider are not measured; later ones are.
+    assert seen["durations"] == 2
+    assert seen["spans"].count("godeploy getOrder") == 3

@@ -13,11 +13,19 @@ from attrs import define, field
 
 @define(frozen=True, kw_only=True)
 class BusinessUnit:
+    """
+    The business unit an order belongs to (the list of orders carries it).
+    """
+
     name: str
 
 
 @define(frozen=True, kw_only=True)
 class CreateOrderItem:
+    """
+    One line of an order to create, a feature set and its quantity.
+    """
+
     feature_set_id: str = field(metadata={"json": "featureSetId"})
     """
     The id (a UUID) of the feature set to order; it must exist.
@@ -50,6 +58,10 @@ class CreateOrderRequest:
 
 @define(frozen=True, kw_only=True)
 class FeatureSet:
+    """
+    A purchasable variant of a product, with its access periods and prices.
+    """
+
     id: UUID
     product_id: UUID = field(metadata={"json": "productId"})
     name: str
@@ -112,6 +124,10 @@ class Order:
 
 @define(frozen=True, kw_only=True)
 class OrderItem:
+    """
+    One line of an order, a feature set and its quantity.
+    """
+
     order_id: int = field(metadata={"json": "orderId"})
     id: int
     feature_set_id: UUID = field(metadata={"json": "featureSetId"})
@@ -144,6 +160,10 @@ class OrderPage:
 
 @define(frozen=True, kw_only=True)
 class OrderSource:
+    """
+    Where an order came from (the list of orders carries it).
+    """
+
     name: str
     invoiceable: bool
 
@@ -189,6 +209,10 @@ class PageInfo:
 
 @define(frozen=True, kw_only=True)
 class Price:
+    """
+    A price of a feature set in one currency.
+    """
+
     currency: str
     """
     ISO 4217 code, e.g. `GBP`.
@@ -220,6 +244,10 @@ class ProblemDetails:
 
 @define(frozen=True, kw_only=True)
 class Product:
+    """
+    A product of the catalogue; an order buys it through one of its feature sets.
+    """
+
     id: UUID
     code: str
     """
@@ -242,6 +270,10 @@ class ProductPage:
 
 @define(frozen=True, kw_only=True)
 class User:
+    """
+    The user who created an order (the list of orders carries it).
+    """
+
     forename: str
     surname: str
     name: str

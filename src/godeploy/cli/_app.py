@@ -8,14 +8,9 @@ from typing import Annotated
 import typer
 
 from godeploy import __version__
+from godeploy._environment import BASE_URL_VARIABLE, BUSINESS_UNIT_VARIABLE, TOKEN_VARIABLE
 from godeploy.cli import _commands as commands
-from godeploy.cli._connection import (
-    BASE_URL_VARIABLE,
-    BUSINESS_UNIT_VARIABLE,
-    TOKEN_VARIABLE,
-    ConnectionSettings,
-    with_connection,
-)
+from godeploy.cli._connection import ConnectionSettings, with_connection
 from godeploy.cli._errors import run_async
 from godeploy.cli._fleet import fan_out_on_fleet, fleet_app
 from godeploy.cli._render import STDOUT, Output
@@ -160,10 +155,17 @@ def orders_list(
     limit: Limit = None,
     page_size: PageSize = 100,
     json_lines: JsonLines = False,
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", min=1, help="Pages fetched at once.")
+    ] = 1,
 ) -> None:
-    """List the orders."""
+    """List the orders (oldest first)."""
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.list_orders(connection, output, limit=limit, page_size=page_size))
+    run_async(
+        lambda: commands.list_orders(
+            connection, output, limit=limit, page_size=page_size, concurrency=concurrency
+        )
+    )
 
 
 @orders_app.command("get")
@@ -193,10 +195,18 @@ def orders_create(
         ),
     ],
     json_lines: JsonLines = False,
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="At most one order per purchaseOrderReference: return the order made within "
+            "the last 24 h with it, else create it, searching again after an unknown outcome.",
+        ),
+    ] = False,
 ) -> None:
     """Create an order from a JSON file (it is sent once: a create is never retried blindly)."""
     output = Output(json_lines=json_lines)
-    run_async(lambda: commands.create_order(connection, output, order_file))
+    run_async(lambda: commands.create_order(connection, output, order_file, once=once))
 
 
 @order_items_app.command("list")

@@ -92,11 +92,20 @@ async def get_feature_set(
 
 
 async def list_orders(
-    settings: ConnectionSettings, output: Output, *, limit: int | None, page_size: int
+    settings: ConnectionSettings,
+    output: Output,
+    *,
+    limit: int | None,
+    page_size: int,
+    concurrency: int = 1,
 ) -> None:
-    """`godeploy orders list`."""
+    """`godeploy orders list [--concurrency N]`."""
     async with open_client(settings, output.notice) as client:
-        pager = client.orders.list(page_size=effective_page_size(page_size, limit), max_items=limit)
+        pager = client.orders.list(
+            page_size=effective_page_size(page_size, limit),
+            max_items=limit,
+            concurrency=concurrency,
+        )
         await print_listing(output, pager, ORDER_VIEW, limit=limit)
 
 
@@ -107,13 +116,16 @@ async def get_order(settings: ConnectionSettings, output: Output, order_id: int)
     output.show_one(order, f"Order {order.id}")
 
 
-async def create_order(settings: ConnectionSettings, output: Output, order_file: Path) -> None:
-    """`godeploy orders create --file order.json`."""
+async def create_order(
+    settings: ConnectionSettings, output: Output, order_file: Path, *, once: bool = False
+) -> None:
+    """`godeploy orders create --file order.json [--once]`."""
     # Read before connecting: a bad file must not cost a request (or start a fake).
     keywords = read_order_file(order_file)
     async with open_client(settings, output.notice) as client:
-        order = await client.orders.create(**keywords)
-    output.show_one(order, f"Order {order.id} created")
+        create = client.orders.create_once if once else client.orders.create
+        order = await create(**keywords)
+    output.show_one(order, f"Order {order.id} created" if not once else f"Order {order.id}")
 
 
 async def list_order_items(

@@ -26,6 +26,7 @@ from yarl import URL
 
 from godeploy import DEFAULT_BASE_URL, GoDeployClient, Hooks, RequestValidationError
 from godeploy._config import check_base_url
+from godeploy._environment import BASE_URL_VARIABLE, BUSINESS_UNIT_VARIABLE, TOKEN_VARIABLE
 from godeploy.cli._trace import TraceLines
 
 __all__ = [
@@ -41,9 +42,6 @@ P = ParamSpec("P")
 FAKE_SEED = 7
 """The embedded fake's seed: the same data on every run, so ids can be reused."""
 
-TOKEN_VARIABLE = "GODEPLOY_TOKEN"  # noqa: S105 - the variable's name, not a token
-BUSINESS_UNIT_VARIABLE = "GODEPLOY_BUSINESS_UNIT_ID"
-BASE_URL_VARIABLE = "GODEPLOY_BASE_URL"
 _PANEL = "Connection"
 _DEFAULT_URL = URL(DEFAULT_BASE_URL)
 

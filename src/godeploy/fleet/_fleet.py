@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import weakref
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, Iterable
 from datetime import timedelta
 from typing import Any, Final, Self
 
@@ -13,28 +15,24 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 from attrs import define
 from redis.exceptions import RedisError
 
-from godeploy._exceptions import RequestValidationError
+from godeploy._config import check_option, integer_at_least, word
+from godeploy._exceptions import ClientClosedError, RequestValidationError
 from godeploy._generated.models import Order
 from godeploy._lifecycle import AsyncClosing
-from godeploy._telemetry import trace_carrier
-from godeploy.fleet._limits import redact_url
+from godeploy._otel import trace_headers
+from godeploy.fleet._limits import NAMESPACE, RUN_ID, redact_url
+from godeploy.fleet._scripts import Scripts
 from godeploy.fleet._store import (
-    CANCEL,
     JOB_FUNCTION,
-    OPEN_RUN,
-    PLAN_CHUNK,
-    SETTLE,
-    TAKE,
     RunKeys,
     chunk_digest,
     decode_result,
     job_id,
-    run_script,
 )
 from godeploy.fleet._worker import connect, default_queue_name
 from godeploy.resources.order_items import OrderItemsResult
 
-__all__ = ["Fleet", "FleetReport", "FleetRun"]
+__all__ = ["Fleet", "FleetReport", "FleetResults", "FleetRun"]
 
 _READ_BATCH: Final = 100
 """Results taken from Redis per round trip."""
@@ -107,7 +105,8 @@ class Fleet(AsyncClosing):
     Args:
         redis_url: `redis://[:password@]host:port/db`, `rediss://...` or `unix:///path`.
             The password never appears in a repr, log line or error of the fleet.
-        namespace: keeps this fleet's runs and queue apart from others on the same Redis.
+        namespace: keeps this fleet's runs and queue apart from others on the same Redis
+            (1-100 characters without ':' or spaces, the same rule as `FleetLimits`).
         queue_name: the arq queue to enqueue to; `<namespace>:queue` by default (the one
             `godeploy fleet worker` reads).
     """
@@ -115,12 +114,17 @@ class Fleet(AsyncClosing):
     def __init__(
         self, redis_url: str, *, namespace: str = "godeploy", queue_name: str | None = None
     ) -> None:
-        if not isinstance(namespace, str) or not namespace or ":" in namespace:
-            raise RequestValidationError(f"namespace must be a non-empty word, got {namespace!r}")
+        check_option("namespace", namespace, NAMESPACE)
+        if queue_name is not None:
+            check_option("queue_name", queue_name, _QUEUE_NAME)
         self._url = redis_url
         self.namespace = namespace
         self.queue_name = queue_name or default_queue_name(namespace)
         self._redis: ArqRedis | None = None
+        self._scripts: Scripts | None = None
+        self._closed = False
+        # Readers not closed yet: aclose() acknowledges what they handed out first.
+        self._readers: weakref.WeakSet[FleetResults] = weakref.WeakSet()
 
     def __repr__(self) -> str:
         state = "open" if self._redis is not None else "closed"
@@ -131,7 +135,13 @@ class Fleet(AsyncClosing):
         return self
 
     async def open(self) -> None:
-        """Connect to Redis (and check it answers)."""
+        """Connect to Redis (and check it answers).
+
+        Raises:
+            ClientClosedError: the fleet was closed (a closed fleet stays closed).
+        """
+        if self._closed:
+            raise ClientClosedError("the Fleet is closed")
         if self._redis is None:
             redis = connect(self._url, queue_name=self.queue_name)
             try:
@@ -140,19 +150,35 @@ class Fleet(AsyncClosing):
                 await redis.aclose(close_connection_pool=True)
                 raise
             self._redis = redis
+            self._scripts = Scripts(redis)
 
     async def aclose(self) -> None:
-        """Close the connections; idempotent."""
+        """Close the open `results()` readers, then the connections; idempotent."""
+        self._closed = True
+        for reader in list(self._readers):
+            await reader.aclose()
         redis, self._redis = self._redis, None
         if redis is not None:
             await redis.aclose(close_connection_pool=True)
 
     @property
     def redis(self) -> ArqRedis:
-        """The Redis client (arq's), while open."""
+        """The Redis client (arq's), while open.
+
+        Raises:
+            ClientClosedError: the fleet is not open, or closed.
+        """
         if self._redis is None:
-            raise RuntimeError("the Fleet is not open: use `async with Fleet(...)`")
+            state = "closed" if self._closed else "not open: use `async with Fleet(...)`"
+            raise ClientClosedError(f"the Fleet is {state}")
         return self._redis
+
+    @property
+    def scripts(self) -> Scripts:
+        """The fleet's Lua scripts, registered on its Redis client."""
+        self.redis  # noqa: B018 - raises when not open
+        assert self._scripts is not None
+        return self._scripts
 
     async def submit(
         self,
@@ -189,18 +215,19 @@ class Fleet(AsyncClosing):
             RequestValidationError: a bad argument, or a resubmit of `run_id` whose chunk
                 size or orders differ from the first submit.
         """
-        _check_positive("chunk_size", chunk_size)
-        _check_positive("max_unread", max_unread)
-        run_id = uuid.uuid4().hex if run_id is None else _check_run_id(run_id)
+        check_option("chunk_size", chunk_size, integer_at_least(1))
+        check_option("max_unread", max_unread, integer_at_least(1))
+        run_id = uuid.uuid4().hex if run_id is None else check_option("run_id", run_id, RUN_ID)
+        if not isinstance(ttl, timedelta) or ttl < timedelta(seconds=1):
+            raise RequestValidationError(
+                f"ttl must be a timedelta of at least one second, got {ttl!r}",
+                {"ttl": ["a timedelta >= 1 s"]},
+            )
         keys = RunKeys(self.namespace, run_id)
-        redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
+        redis: Any = self.redis  # redis-py's asyncio stubs: see _scripts.Scripts
         stride = (chunk_size + 7) // 8 * 8
         ttl_ms = int(ttl.total_seconds() * 1000)
-        if ttl_ms < 1000:
-            raise RequestValidationError("ttl must be at least one second")
-        stored = await run_script(
-            redis, OPEN_RUN, keys.all(), chunk_size, stride, max_unread, ttl_ms
-        )
+        stored = await self.scripts.open_run(keys.all(), chunk_size, stride, max_unread, ttl_ms)
         if int(stored) != chunk_size:
             raise RequestValidationError(
                 f"run {run_id} was submitted with chunk_size={stored}, not {chunk_size}"
@@ -208,15 +235,16 @@ class Fleet(AsyncClosing):
         total = chunks = enqueued = 0
         batch: list[int] = []
         # The submitter's trace context rides along in each job: workers continue its trace.
-        trace = trace_carrier() or None
+        trace = trace_headers() or None
         try:
-            async for order in _each(orders):
-                batch.append(_order_id(order))
-                total += 1
-                if len(batch) == chunk_size:
-                    enqueued += await self._enqueue(keys, chunks, batch, trace)
-                    chunks += 1
-                    batch = []
+            async with contextlib.aclosing(_each(orders)) as each:
+                async for order in each:
+                    batch.append(_order_id(order))
+                    total += 1
+                    if len(batch) == chunk_size:
+                        enqueued += await self._enqueue(keys, chunks, batch, trace)
+                        chunks += 1
+                        batch = []
             if batch:
                 enqueued += await self._enqueue(keys, chunks, batch, trace)
                 chunks += 1
@@ -238,9 +266,9 @@ class Fleet(AsyncClosing):
         self, keys: RunKeys, chunk: int, order_ids: list[int], trace: dict[str, str] | None
     ) -> int:
         """Enqueue one chunk unless it is finished or already queued; 1 if enqueued."""
-        redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
-        plan = await run_script(
-            redis, PLAN_CHUNK, [keys.meta, keys.digests, keys.done], chunk, chunk_digest(order_ids)
+        redis: Any = self.redis  # redis-py's asyncio stubs: see _scripts.Scripts
+        plan = await self.scripts.plan_chunk(
+            [keys.meta, keys.digests, keys.done], chunk, chunk_digest(order_ids)
         )
         if int(plan) < 0:
             raise RequestValidationError(
@@ -262,62 +290,33 @@ class Fleet(AsyncClosing):
         await redis.hset(keys.meta, "chunks", chunk + 1)
         return 0 if job is None else 1
 
-    async def results(self, run: FleetRun | str) -> AsyncIterator[OrderItemsResult]:
+    def results(self, run: FleetRun | str) -> FleetResults:
         """One `OrderItemsResult` per recorded order, as workers finish them, each once.
 
         A result leaves Redis once it is read, so each is yielded to one reader only. Results
-        are taken a batch at a time into the run's `reading` list and dropped from it as they
-        are handed out: a reader that dies (or loses Redis) mid-batch loses nothing, and the
-        next reader gets that batch's unacknowledged results first (so after a crash, at most
-        one batch, 100 results, may come twice). Iteration ends once every chunk is finished,
-        cancelled or given up; `report()` then says how many orders are `missing`.
+        are taken a batch at a time into the run's `reading` list and acknowledged (dropped
+        from it) once handed out: a reader that dies (or loses Redis) mid-batch loses nothing,
+        and the next reader gets that batch's unacknowledged results first (so after a crash,
+        at most one batch, 100 results, may come twice). Iteration ends once every chunk is
+        finished, cancelled or given up; `report()` then says how many orders are `missing`.
+
+        Close the reader when you stop early: `async with fleet.results(run) as results:`
+        (or `contextlib.aclosing`) acknowledges what it handed out before the block exits,
+        an exception included. `Fleet.aclose()` closes the readers it still has.
 
         Args:
             run: the run, or its id.
 
-        Yields:
-            Each order's result, in the order workers recorded them.
+        Returns:
+            An async iterator of each order's result, in the order workers recorded them.
 
         Raises:
-            RequestValidationError: no such run in this namespace (or it expired).
+            RequestValidationError: a bad run id; or, while iterating, no such run in this
+                namespace (or it expired).
         """
-        keys = RunKeys(self.namespace, _run_id_of(run))
-        redis: Any = self.redis  # redis-py's asyncio stubs: see run_script
-        handed = 0
-        try:
-            while True:
-                batch = await run_script(
-                    redis, TAKE, [keys.results, keys.reading, keys.meta], _READ_BATCH
-                )
-                if batch:
-                    for body in batch:
-                        handed += 1
-                        yield decode_result(body)
-                    await redis.delete(keys.reading)
-                    handed = 0
-                    continue
-                report = await self._report(keys)
-                if report is None:
-                    raise RequestValidationError(
-                        f"no run {keys.run_id!r} in namespace {self.namespace!r}"
-                    )
-                if report[0] and report[1]:
-                    # Settled: drain what the last chunks recorded meanwhile, then stop.
-                    if await redis.llen(keys.results):
-                        continue
-                    return
-                # Sleep until a result arrives (or a while passes), moving it safely.
-                moved = await redis.blmove(keys.results, keys.reading, _IDLE_WAIT)
-                if moved is not None:
-                    handed = 1
-                    yield decode_result(moved)
-                    await redis.delete(keys.reading)
-                    handed = 0
-        finally:
-            if handed:
-                # Stopped mid-batch: what was handed out is acknowledged, the rest stays.
-                with contextlib.suppress(RedisError):
-                    await redis.ltrim(keys.reading, handed, -1)
+        reader = FleetResults(self, RunKeys(self.namespace, _run_id_of(run)))
+        self._readers.add(reader)
+        return reader
 
     async def report(self, run: FleetRun | str) -> FleetReport:
         """Where the run stands: recorded, failed, duplicates, missing, in flight.
@@ -333,11 +332,8 @@ class Fleet(AsyncClosing):
 
     async def _report(self, keys: RunKeys) -> tuple[bool, bool, FleetReport] | None:
         """(submitted, settled, report), or None when the run does not exist."""
-        state = await run_script(
-            self.redis,
-            SETTLE,
-            [keys.meta, keys.recorded, keys.done, self.queue_name],
-            keys.job_prefix,
+        state = await self.scripts.settle(
+            [keys.meta, keys.recorded, keys.done, self.queue_name], keys.job_prefix
         )
         values = [int(value) for value in state]
         exists, total, submitted, cancelled, succeeded, failed, duplicates, skipped = values[:8]
@@ -373,9 +369,7 @@ class Fleet(AsyncClosing):
         """
         run_id = _run_id_of(run)
         keys = RunKeys(self.namespace, run_id)
-        removed = await run_script(
-            self.redis,
-            CANCEL,
+        removed = await self.scripts.cancel(
             [keys.meta, keys.done, self.queue_name],
             keys.job_prefix,
             in_progress_key_prefix,
@@ -386,32 +380,26 @@ class Fleet(AsyncClosing):
         return int(removed)
 
 
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RequestValidationError(f"{name} must be an integer >= 1, got {value!r}")
-
-
-def _check_run_id(run_id: Any) -> str:
-    if not isinstance(run_id, str) or not run_id or len(run_id) > 200 or ":" in run_id:
-        raise RequestValidationError(f"run_id must be 1-200 characters without ':', got {run_id!r}")
-    if any(character.isspace() for character in run_id):
-        raise RequestValidationError(f"run_id must not contain spaces, got {run_id!r}")
-    return run_id
+_QUEUE_NAME: Final = word(200, forbidden="")
+"""A queue name: arq's own (`arq:queue`) has a ':', so only spaces are refused."""
 
 
 def _run_id_of(run: FleetRun | str) -> str:
-    return run.id if isinstance(run, FleetRun) else _check_run_id(run)
+    return run.id if isinstance(run, FleetRun) else check_option("run", run, RUN_ID)
 
 
 def _order_id(order: int | Order) -> int:
     """The id of an order given as an id or a model; a bad one is refused before enqueueing."""
     order_id = order.id if isinstance(order, Order) else order
     if isinstance(order_id, bool) or not isinstance(order_id, int) or order_id < 1:
-        raise RequestValidationError(f"an order must be an id >= 1 or an Order, got {order!r}")
+        raise RequestValidationError(
+            f"an order must be an id >= 1 or an Order, got {order!r}",
+            {"orders": ["ids >= 1 or Orders"]},
+        )
     return order_id
 
 
-async def _each(orders: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+async def _each(orders: Iterable[Any] | AsyncIterable[Any]) -> AsyncGenerator[Any]:
     """Either kind of iterable, read lazily."""
     if isinstance(orders, AsyncIterable):
         async for order in orders:
@@ -419,3 +407,72 @@ async def _each(orders: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any
     else:
         for order in orders:
             yield order
+
+
+class FleetResults(AsyncClosing):
+    """The results of one run as they are recorded: what `Fleet.results()` returns.
+
+    An async iterator that owns a reader's place in Redis. `aclose()` (or leaving
+    `async with`) acknowledges the results it handed out, so they are not handed out again,
+    and leaves the rest for the next reader; it is idempotent, and iteration ends after it.
+    """
+
+    def __init__(self, fleet: Fleet, keys: RunKeys) -> None:
+        self._fleet = fleet
+        self._keys = keys
+        self._pending: deque[bytes] = deque()
+        self._handed = 0
+        """Results handed out from the run's `reading` list and not acknowledged yet."""
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<FleetResults {state} run={self._keys.run_id!r}>"
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> OrderItemsResult:
+        keys, fleet = self._keys, self._fleet
+        while not self._closed:
+            if self._pending:
+                body = self._pending.popleft()
+                self._handed += 1
+                return decode_result(body)
+            redis: Any = fleet.redis  # redis-py's asyncio stubs: see _scripts.Scripts
+            if self._handed:
+                # Every result taken was handed out: acknowledge them.
+                await redis.delete(keys.reading)
+                self._handed = 0
+            batch = await fleet.scripts.take([keys.results, keys.reading, keys.meta], _READ_BATCH)
+            if batch:
+                self._pending.extend(batch)
+                continue
+            report = await fleet._report(keys)
+            if report is None:
+                raise RequestValidationError(
+                    f"no run {keys.run_id!r} in namespace {keys.namespace!r}",
+                    {"run": ["a run of this namespace"]},
+                )
+            if report[0] and report[1]:
+                # Settled: drain what the last chunks recorded meanwhile, then stop.
+                if await redis.llen(keys.results):
+                    continue
+                self._closed = True
+                break
+            # Sleep until a result arrives (or a while passes), moving it safely.
+            moved = await redis.blmove(keys.results, keys.reading, _IDLE_WAIT)
+            if moved is not None:
+                self._pending.append(moved)
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        """Acknowledge the results handed out (the rest stay for the next reader); idempotent."""
+        self._closed = True
+        handed, self._handed = self._handed, 0
+        self._pending.clear()
+        self._fleet._readers.discard(self)
+        redis: Any = self._fleet._redis  # redis-py's asyncio stubs: see _scripts.Scripts
+        if handed and redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await redis.ltrim(self._keys.reading, handed, -1)

@@ -32,17 +32,12 @@ from redis.asyncio import ConnectionPool
 from redis.exceptions import RedisError
 
 from godeploy._client import GoDeployClient
-from godeploy._exceptions import RequestValidationError
+from godeploy._config import check_option, integer_at_least, is_callable, number_in
+from godeploy._exceptions import ClientClosedError
 from godeploy.fleet import _json
-from godeploy.fleet._store import (
-    CHUNK_STATE,
-    JOB_FUNCTION,
-    MARK_DONE,
-    RECORD,
-    RunKeys,
-    encode_result,
-    run_script,
-)
+from godeploy.fleet._scripts import Scripts
+from godeploy.fleet._store import JOB_FUNCTION, RunKeys, encode_result
+from godeploy.fleet._trace import chunk_span
 from godeploy.resources.order_items import OrderItemsResult
 
 __all__ = ["FleetWorker", "ResultHook", "connect", "default_queue_name"]
@@ -116,14 +111,14 @@ class FleetWorker:
         max_tries: int = 5,
         page_size: int = 100,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise RequestValidationError(
-                f"concurrency must be an integer >= 1, got {concurrency!r}"
-            )
-        if not job_timeout >= 2:
-            raise RequestValidationError(f"job_timeout must be >= 2 seconds, got {job_timeout!r}")
-        if not callable(client):
-            raise RequestValidationError("client must be a callable that returns a GoDeployClient")
+        check_option("client", client, is_callable)
+        check_option("concurrency", concurrency, integer_at_least(1))
+        if on_result is not None:
+            check_option("on_result", on_result, is_callable)
+        # Half of it is the soft deadline of a chunk's orders: at least a second of work.
+        check_option("job_timeout", job_timeout, number_in(2))
+        check_option("max_tries", max_tries, integer_at_least(1))
+        check_option("page_size", page_size, integer_at_least(1))
         self._make_client = client
         self.concurrency = concurrency
         self.on_result = on_result
@@ -149,7 +144,7 @@ class FleetWorker:
     def client(self) -> GoDeployClient:
         """The client, between startup and shutdown."""
         if self._client is None:
-            raise RuntimeError("the FleetWorker is not started: arq calls startup() first")
+            raise ClientClosedError("the FleetWorker is not started: arq calls startup() first")
         return self._client
 
     async def startup(self, ctx: dict[str, Any] | None = None) -> None:
@@ -245,23 +240,16 @@ class FleetWorker:
 
         `trace` is the submitter's trace context: the chunk's calls continue its trace.
         """
-        redis: Any = ctx["redis"]  # arq's ArqRedis; redis-py's stubs: see run_script
+        redis: Any = ctx["redis"]  # arq's ArqRedis; redis-py's stubs: see _scripts.Scripts
         keys = RunKeys(namespace, run_id)
         started = time.monotonic()
-        telemetry = self.client._core.telemetry
-        traced = (
-            contextlib.nullcontext()
-            if telemetry is None
-            else telemetry.job(
-                "godeploy fleet_chunk",
-                trace,
-                {"godeploy.fleet.run": run_id, "godeploy.fleet.chunk": chunk},
-            )
-        )
+        traced = chunk_span(self.client, run_id, chunk, trace)
         try:
             async with asyncio.timeout(self.job_timeout * 0.9):
                 with traced:
-                    outcome = await self._fetch_chunk(redis, keys, chunk, order_ids, started)
+                    outcome = await self._fetch_chunk(
+                        redis, Scripts(redis), keys, chunk, order_ids, started
+                    )
         except TimeoutError:
             # Orders in flight are dropped unrecorded: the next run fetches them again.
             raise Retry(defer=0) from None
@@ -276,7 +264,13 @@ class FleetWorker:
         return outcome
 
     async def _fetch_chunk(
-        self, redis: Any, keys: RunKeys, chunk: int, order_ids: list[int], started: float
+        self,
+        redis: Any,
+        scripts: Scripts,
+        keys: RunKeys,
+        chunk: int,
+        order_ids: list[int],
+        started: float,
     ) -> str:
         """Fetch and record; return why it stopped: done, cancelled, gone, paused, deadline."""
         client, slots = self.client, self._slots
@@ -286,9 +280,7 @@ class FleetWorker:
             return "gone"
         base = chunk * int(meta[0])
         first, last = base // 8, (base + max(len(order_ids), 1) - 1) // 8
-        state = await run_script(
-            redis, CHUNK_STATE, [keys.meta, keys.recorded, keys.results], first, last
-        )
+        state = await scripts.chunk_state([keys.meta, keys.recorded, keys.results], first, last)
         exists, cancelled, max_unread, unread, recorded = state
         if not exists:
             return "gone"
@@ -305,7 +297,7 @@ class FleetWorker:
             # A run of this chunk recorded these before it stopped (a crash, a timeout).
             await redis.hincrby(keys.meta, "skipped_on_rerun", len(order_ids) - len(todo))
         if not todo:
-            await run_script(redis, MARK_DONE, [keys.meta, keys.done], chunk)
+            await scripts.mark_done([keys.meta, keys.done], chunk)
             return "done"
         gate = _Gate(redis, keys, max_unread, soft_deadline=started + self.job_timeout / 2)
         positions: dict[int, deque[int]] = defaultdict(deque)
@@ -328,7 +320,8 @@ class FleetWorker:
                 async for result in results:
                     held -= 1
                     slots.release()
-                    await self._record(redis, keys, positions[result.order_id].popleft(), result)
+                    position = positions[result.order_id].popleft()
+                    await self._record(scripts, keys, position, result)
         finally:
             # Slots of orders read but never finished (a cancel, a timeout) go back.
             for _ in range(held):
@@ -336,11 +329,11 @@ class FleetWorker:
             held = 0
         if gate.stopped is not None:
             return gate.stopped
-        await run_script(redis, MARK_DONE, [keys.meta, keys.done], chunk)
+        await scripts.mark_done([keys.meta, keys.done], chunk)
         return "done"
 
     async def _record(
-        self, redis: Any, keys: RunKeys, position: int, result: OrderItemsResult
+        self, scripts: Scripts, keys: RunKeys, position: int, result: OrderItemsResult
     ) -> None:
         """Run the hook, then record the result unless another run of the chunk did."""
         if self.on_result is not None:
@@ -351,9 +344,7 @@ class FleetWorker:
                 raise Retry(defer=1) from None
         body = encode_result(result, with_items=self.on_result is None)
         outcome = "succeeded" if result.ok else "failed"
-        await run_script(
-            redis, RECORD, [keys.meta, keys.recorded, keys.results], position, outcome, body
-        )
+        await scripts.record([keys.meta, keys.recorded, keys.results], position, outcome, body)
 
     def __repr__(self) -> str:
         state = "started" if self._client is not None else "stopped"

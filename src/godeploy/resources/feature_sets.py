@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Unpack
 from uuid import UUID
 
 from godeploy._config import Timeout, check_uuid
 from godeploy._generated.models import FeatureSet, FeatureSetPage
 from godeploy._generated.operations import GET_FEATURE_SET, LIST_FEATURE_SETS
 from godeploy.pagination import AsyncPager
-from godeploy.resources._base import Resource
+from godeploy.resources._base import ListOptions, Resource
+from godeploy.resources._raw import FeatureSetsWithRawResponse
 
 __all__ = ["FeatureSets"]
 
@@ -16,44 +20,28 @@ __all__ = ["FeatureSets"]
 class FeatureSets(Resource):
     """The feature sets (and prices) of products."""
 
+    @cached_property
+    def with_raw_response(self) -> FeatureSetsWithRawResponse:
+        """The same calls (`get`) returning an `APIResponse`: status, headers, request id."""
+        return FeatureSetsWithRawResponse(self)
+
     def list(
-        self,
-        product_id: UUID | str,
-        *,
-        page_size: int | None = None,
-        start_page: int = 1,
-        max_items: int | None = None,
-        business_unit_id: UUID | str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int | None = None,
+        self, product_id: UUID | str, **options: Unpack[ListOptions]
     ) -> AsyncPager[FeatureSet]:
         """Page through a product's feature sets (`GET .../products/{productId}/feature_sets`).
 
         Args:
             product_id: the product.
-            page_size: items per page (the API's default is 10).
-            start_page: the first page to fetch.
-            max_items: stop after this many items.
-            business_unit_id: overrides the client's business unit.
-            timeout: seconds, or a `Timeout`, for each page's request.
-            max_retries: overrides the client's retries.
+            **options: `page_size`, `start_page`, `max_items`, `concurrency`,
+                `business_unit_id`, `timeout`, `max_retries`, `extra_headers`,
+                `extra_query` (see `ListOptions`).
 
         Returns:
             A pager: `async for feature_set in ...`, or `.pages()`.
         """
         product = check_uuid(product_id, "productId")
-        options = self._options(business_unit_id, timeout, max_retries)
         url = self._core.url("api/v2/products", product, "feature_sets")
-        return AsyncPager(
-            self._core,
-            LIST_FEATURE_SETS,
-            url,
-            FeatureSetPage,
-            options,
-            page_size=page_size,
-            start_page=start_page,
-            max_items=max_items,
-        )
+        return self._pager(LIST_FEATURE_SETS, url, FeatureSetPage, options)
 
     async def get(
         self,
@@ -63,6 +51,8 @@ class FeatureSets(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> FeatureSet:
         """Get one feature set of a product (`GET .../feature_sets/{featureSetId}`).
 
@@ -71,6 +61,6 @@ class FeatureSets(Resource):
         """
         product = check_uuid(product_id, "productId")
         feature_set = check_uuid(feature_set_id, "featureSetId")
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         url = self._core.url("api/v2/products", product, "feature_sets", feature_set)
         return await self._core.request(GET_FEATURE_SET, url, FeatureSet, options)

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import Unpack
 from uuid import UUID
 
 from attrs import define, field
 
-from godeploy._config import Timeout
+from godeploy._config import Timeout, check_option, integer_at_least, optional
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
-from godeploy._telemetry import Telemetry
+from godeploy._observers import Telemetry
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
-from godeploy.resources._base import Resource, check_order_id
+from godeploy.resources._base import ListOptions, Resource, check_order_id
 
 __all__ = ["OrderItems", "OrderItemsResult"]
 
@@ -42,43 +43,20 @@ class OrderItemsResult:
 class OrderItems(Resource):
     """The items of orders."""
 
-    def list(
-        self,
-        order_id: int,
-        *,
-        page_size: int | None = None,
-        start_page: int = 1,
-        max_items: int | None = None,
-        business_unit_id: UUID | str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncPager[OrderItem]:
+    def list(self, order_id: int, **options: Unpack[ListOptions]) -> AsyncPager[OrderItem]:
         """Page through the items of one order (`GET /api/v2/orders/{orderId}/items`).
 
         Args:
             order_id: the order.
-            page_size: items per page (the API's default is 10).
-            start_page: the first page to fetch.
-            max_items: stop after this many items.
-            business_unit_id: overrides the client's business unit.
-            timeout: seconds, or a `Timeout`, for each page's request.
-            max_retries: overrides the client's retries.
+            **options: `page_size`, `start_page`, `max_items`, `concurrency`,
+                `business_unit_id`, `timeout`, `max_retries`, `extra_headers`,
+                `extra_query` (see `ListOptions`).
 
         Returns:
             A pager: `async for item in ...`, or `.pages()`.
         """
-        order = check_order_id(order_id)
-        options = self._options(business_unit_id, timeout, max_retries)
-        return AsyncPager(
-            self._core,
-            LIST_ORDER_ITEMS,
-            self._core.url("api/v2/orders", order, "items"),
-            OrderItemPage,
-            options,
-            page_size=page_size,
-            start_page=start_page,
-            max_items=max_items,
-        )
+        url = self._core.url("api/v2/orders", check_order_id(order_id), "items")
+        return self._pager(LIST_ORDER_ITEMS, url, OrderItemPage, options)
 
     def for_orders(
         self,
@@ -90,6 +68,8 @@ class OrderItems(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> FanOut[int | Order, OrderItemsResult]:
         """Fetch the items of many orders at once, at most `concurrency` requests in flight.
 
@@ -114,11 +94,14 @@ class OrderItems(Resource):
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`, for each request.
             max_retries: overrides the client's retries.
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             A `FanOut` to iterate with `async for`.
         """
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
+        check_option("page_size", page_size, optional(integer_at_least(1)))
 
         async def fetch(order: int | Order) -> OrderItemsResult:
             order_id = order.id if isinstance(order, Order) else order
@@ -139,7 +122,14 @@ class OrderItems(Resource):
         telemetry = self._core.telemetry
         scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
         work = fetch if scope is None else scope.wrap(fetch, failed=_failed)
-        return FanOut(orders, work, concurrency=concurrency, ordered=ordered, scope=scope)
+        return FanOut(
+            orders,
+            work,
+            concurrency=concurrency,
+            ordered=ordered,
+            max_connections=getattr(self._core.transport, "max_connections", None),
+            scope=scope,
+        )
 
 
 def _failed(result: OrderItemsResult) -> bool:

@@ -1,17 +1,25 @@
-"""Orders: list, get, and create, which is never repeated blindly."""
+"""Orders: list, get, create (never repeated blindly) and create_once (one order per reference)."""
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import Iterable, Mapping
-from typing import Any
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import Any, Unpack
 from uuid import UUID
 
 import attrs
 
-from godeploy._config import Timeout, check_uuid
+from godeploy._config import Timeout, check_option, check_uuid, integer_at_least, positive
 from godeploy._converter import unstructure
+from godeploy._core import CallOptions, ClientCore
 from godeploy._exceptions import (
     APIConnectionError,
+    ClientClosedError,
+    GoDeployError,
     InternalServerError,
     OrderOutcomeUnknownError,
     RequestValidationError,
@@ -20,8 +28,9 @@ from godeploy._exceptions import (
 from godeploy._generated.models import CreateOrderItem, CreateOrderRequest, Order, OrderPage
 from godeploy._generated.operations import CREATE_ORDER, GET_ORDER, LIST_ORDERS
 from godeploy._json import json_name
-from godeploy.pagination import AsyncPager
-from godeploy.resources._base import Resource, check_order_id
+from godeploy.pagination import AsyncPager, Page
+from godeploy.resources._base import ListOptions, Resource, check_order_id
+from godeploy.resources._raw import OrdersWithRawResponse
 
 __all__ = ["Orders", "build_create_order_request"]
 
@@ -37,43 +46,39 @@ _ITEM_OPTIONAL_STRINGS = (
 )
 
 
+_DEFAULT_LOOKBACK = timedelta(hours=24)
+_SEARCH_PAGE_SIZE = 100
+"""Orders per page when searching for a reference: the most the API is known to send."""
+_SEARCH_PAUSE = 0.5
+_SEARCH_PAUSE_CAP = 8.0
+"""Seconds between searches after an unknown outcome (doubling), as the retries back off."""
+
+
 class Orders(Resource):
     """The orders of a business unit."""
 
-    def list(
-        self,
-        *,
-        page_size: int | None = None,
-        start_page: int = 1,
-        max_items: int | None = None,
-        business_unit_id: UUID | str | None = None,
-        timeout: float | Timeout | None = None,
-        max_retries: int | None = None,
-    ) -> AsyncPager[Order]:
-        """Page through every order (`GET /api/v2/orders`).
+    @cached_property
+    def with_raw_response(self) -> OrdersWithRawResponse:
+        """`get` and `create` returning an `APIResponse`: status, headers, request id."""
+        return OrdersWithRawResponse(self)
+
+    def __init__(self, core: ClientCore) -> None:
+        super().__init__(core)
+        # create_once's memory, per business unit: what this client has seen of the orders.
+        self._seen: dict[str, _SeenReferences] = {}
+
+    def list(self, **options: Unpack[ListOptions]) -> AsyncPager[Order]:
+        """Page through every order (`GET /api/v2/orders`), oldest first, as the API lists them.
 
         Args:
-            page_size: items per page (the API's default is 10).
-            start_page: the first page to fetch.
-            max_items: stop after this many items.
-            business_unit_id: overrides the client's business unit.
-            timeout: seconds, or a `Timeout`, for each page's request.
-            max_retries: overrides the client's retries.
+            **options: `page_size`, `start_page`, `max_items`, `concurrency`,
+                `business_unit_id`, `timeout`, `max_retries`, `extra_headers`,
+                `extra_query` (see `ListOptions`).
 
         Returns:
             A pager: `async for order in ...`, or `.pages()`.
         """
-        options = self._options(business_unit_id, timeout, max_retries)
-        return AsyncPager(
-            self._core,
-            LIST_ORDERS,
-            self._core.url("api/v2/orders"),
-            OrderPage,
-            options,
-            page_size=page_size,
-            start_page=start_page,
-            max_items=max_items,
-        )
+        return self._pager(LIST_ORDERS, self._core.url("api/v2/orders"), OrderPage, options)
 
     async def get(
         self,
@@ -82,6 +87,8 @@ class Orders(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> Order:
         """Get one order (`GET /api/v2/orders/{orderId}`).
 
@@ -92,7 +99,7 @@ class Orders(Resource):
             NotFoundError: no such order in the business unit.
         """
         order = check_order_id(order_id)
-        options = self._options(business_unit_id, timeout, max_retries)
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
         return await self._core.request(
             GET_ORDER, self._core.url("api/v2/orders", order), Order, options
         )
@@ -108,13 +115,17 @@ class Orders(Resource):
         business_unit_id: UUID | str | None = None,
         timeout: float | Timeout | None = None,
         max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
     ) -> Order:
         """Create an order (`POST /api/v2/orders`).
 
         Pass either a `CreateOrderRequest` or its fields as keywords. The API has no
         idempotency key, so the request is repeated only after a failure that provably
-        happened before it was sent (a connect error); any failure after that raises
-        `OrderOutcomeUnknownError` and the order may exist.
+        happened before it was sent (a connect error) or an answer that proves the API
+        refused it (a 429, after its pause; a 408); any other failure after it was sent
+        raises `OrderOutcomeUnknownError` and the order may exist, closing the client
+        meanwhile included.
 
         Args:
             request: the whole request, as the generated model.
@@ -124,7 +135,9 @@ class Orders(Resource):
             contact_email: required when `email_keys` is true.
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`.
-            max_retries: overrides the client's retries (of connect errors only).
+            max_retries: overrides the client's retries (of connect errors and refusals).
+            extra_headers: headers to add to the request(s) (not `Authorization`).
+            extra_query: query parameters to add (not `businessUnitId`, `_page`, `_pageSize`).
 
         Returns:
             The created order (status `New`).
@@ -134,21 +147,109 @@ class Orders(Resource):
             OrderOutcomeUnknownError: the request may have created the order.
             BadRequestError: the API refused the order; nothing was created.
         """
-        if request is None:
-            request = build_create_order_request(
-                purchase_order_reference=purchase_order_reference,
-                email_keys=email_keys,
-                order_items=order_items,
-                contact_email=contact_email,
-            )
-        elif any(
-            value is not None
-            for value in (purchase_order_reference, email_keys, order_items, contact_email)
-        ):
-            raise RequestValidationError("pass either a CreateOrderRequest or keywords, not both")
-        else:
-            request = _validated(request)
-        options = self._options(business_unit_id, timeout, max_retries)
+        request = _checked(
+            request, purchase_order_reference, email_keys, order_items, contact_email
+        )
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
+        return await self._send(request, options)
+
+    async def create_once(
+        self,
+        request: CreateOrderRequest | None = None,
+        *,
+        purchase_order_reference: str | None = None,
+        email_keys: bool | None = None,
+        order_items: Iterable[OrderItemInput] | None = None,
+        contact_email: str | None = None,
+        lookback: float | timedelta = _DEFAULT_LOOKBACK,
+        concurrency: int = 8,
+        business_unit_id: UUID | str | None = None,
+        timeout: float | Timeout | None = None,
+        max_retries: int | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str | int] | None = None,
+    ) -> Order:
+        """Create an order at most once per purchase order reference, and return it.
+
+        The API has no idempotency key; the purchase order reference is the natural one.
+        First the orders created within `lookback` are searched for the reference, and the
+        newest order carrying it is returned if there is one. Otherwise the order is created.
+        When the outcome of the create is unknown (the connection dropped after sending, a 5xx,
+        an unreadable answer), the orders are searched again, retrying until an answer comes
+        or the call's deadline (`Timeout.total`) passes, and the order is created again only
+        when it is not there.
+
+        The search reads the newest orders first (the API lists the oldest first, so from the
+        last page down), `concurrency` pages at a time, and stops at orders older than
+        `lookback`. The client keeps the references it has seen per business unit and
+        refreshes them from the newest page, so N calls cost about N creates and a page
+        each, not N searches.
+
+        Guarantees: one call, its retries, a dropped connection, `OrderOutcomeUnknownError`, a
+        client closed mid-call, or a caller that crashed and calls again (with a new client)
+        lead to at most one order for the reference, provided the next call comes within
+        `lookback`. Calls with the same reference on one client wait for each other.
+
+        Limits: the reference must be unique per order (an older order with it, within
+        `lookback`, is returned instead of creating one); two processes racing on the same
+        reference at the same instant are not protected (give each reference one owner, such
+        as one fleet job); a create still being processed by the API when the search runs is
+        not seen; `created` is compared with this machine's clock.
+
+        Args:
+            request: the whole request, as the generated model.
+            purchase_order_reference: your reference for the order, unique per order.
+            email_keys: whether the API emails the keys to `contact_email`.
+            order_items: the items: `CreateOrderItem`s or dicts with snake_case keys.
+            contact_email: required when `email_keys` is true.
+            lookback: how far back to search, seconds or a `timedelta` (default 24 h).
+            concurrency: the most pages of orders fetched at once while searching.
+            business_unit_id: overrides the client's business unit.
+            timeout: seconds, or a `Timeout`, for each request; its `total` also bounds how
+                long an unknown outcome is searched for.
+            max_retries: overrides the client's retries.
+            extra_headers: headers to add to every request of the call (not `Authorization`).
+            extra_query: query parameters to add to every request of the call (not
+                `businessUnitId`, `_page`, `_pageSize`).
+
+        Returns:
+            The order with that reference: found, or created by this call.
+
+        Raises:
+            RequestValidationError: the input is invalid; nothing was sent.
+            OrderOutcomeUnknownError: the deadline passed (or the client was closed) before
+                the search could tell; call `create_once` again to settle it.
+            BadRequestError: the API refused the order; nothing was created.
+        """
+        request = _checked(
+            request, purchase_order_reference, email_keys, order_items, contact_email
+        )
+        options = self._options(business_unit_id, timeout, max_retries, extra_headers, extra_query)
+        window = _check_lookback(lookback)
+        check_option("concurrency", concurrency, integer_at_least(1))
+        total = options.timeout.total
+        deadline = None if total is None else asyncio.get_running_loop().time() + total
+        reference = request.purchase_order_reference
+        seen = self._seen.get(options.business_unit_id)
+        if seen is None:
+            seen = self._seen[options.business_unit_id] = _SeenReferences()
+        search = _Search(self, seen, options, window, concurrency)
+        async with seen.owner(reference):
+            found = await search.find(reference)
+            while found is None:
+                try:
+                    # A client closed before the create was sent raises ClientClosedError;
+                    # closed after, the outcome is unknown and the search below says so.
+                    order = await self._send(request, options)
+                except OrderOutcomeUnknownError as unknown:
+                    found = await search.find_until(reference, deadline, unknown)
+                    continue
+                seen.add(order)
+                return order
+            return found
+
+    async def _send(self, request: CreateOrderRequest, options: CallOptions) -> Order:
+        """POST a checked request once; a failure after sending raises the unknown outcome."""
         reference = request.purchase_order_reference
         try:
             return await self._core.request(
@@ -170,11 +271,187 @@ class Orders(Resource):
             raise _outcome_unknown(reference, f"the answer could not be read ({error})") from error
 
 
-def _outcome_unknown(reference: str, why: str) -> OrderOutcomeUnknownError:
+class _SeenReferences:
+    """The orders one client has seen in one business unit, by purchase order reference.
+
+    Every order created after `since` is in `by_reference`, up to list position `covered`
+    (the API appends new orders at the end of its list); what came after is read from the
+    page holding position `covered` onwards.
+    """
+
+    def __init__(self) -> None:
+        self.by_reference: dict[str, Order] = {}
+        self.since: datetime | None = None
+        self.covered = 0
+        self.page_size = _SEARCH_PAGE_SIZE
+        self.scanning = asyncio.Lock()
+        # One lock per reference being created, dropped once nobody holds it.
+        self._owners: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def owner(self, reference: str) -> asyncio.Lock:
+        """The lock that calls with this reference take in turn."""
+        lock = self._owners.get(reference)
+        if lock is None:
+            lock = self._owners[reference] = asyncio.Lock()
+        return lock
+
+    def add(self, order: Order) -> None:
+        """Remember an order (the newer of two with the same reference wins)."""
+        known = self.by_reference.get(order.purchasing_order_reference)
+        if known is None or order.id > known.id:
+            self.by_reference[order.purchasing_order_reference] = order
+
+    def read(self, page: Page[Order]) -> None:
+        """Remember a page's orders, and how far down the list has been read."""
+        for order in page.items:
+            self.add(order)
+        if page.items:
+            end = (page.number - 1) * page.page_info.page_size + len(page.items)
+            self.covered = max(self.covered, end)
+            self.page_size = page.page_info.page_size
+
+    def forget_before(self, cutoff: datetime) -> None:
+        """Drop what no search from `cutoff` on can return (keeps the memory bounded)."""
+        if self.since is None or cutoff <= self.since:
+            return
+        self.since = cutoff
+        stale = [ref for ref, order in self.by_reference.items() if order.created < cutoff]
+        for ref in stale:
+            del self.by_reference[ref]
+
+
+class _Search:
+    """The look-ups of one `create_once` call."""
+
+    def __init__(
+        self,
+        orders: Orders,
+        seen: _SeenReferences,
+        options: CallOptions,
+        window: timedelta,
+        concurrency: int,
+    ) -> None:
+        self._orders = orders
+        self._seen = seen
+        self._options = options
+        self._window = window
+        self._concurrency = concurrency
+
+    async def find(self, reference: str) -> Order | None:
+        """The newest order with this reference created within the window, if any."""
+        seen = self._seen
+        cutoff = datetime.now(UTC) - self._window
+        scanned = False
+        if seen.since is None or cutoff < seen.since:
+            async with seen.scanning:
+                if seen.since is None or cutoff < seen.since:
+                    await self._scan(cutoff)
+                    scanned = True
+        if not scanned:
+            await self._refresh()
+        seen.forget_before(cutoff)
+        order = seen.by_reference.get(reference)
+        return order if order is not None and order.created >= cutoff else None
+
+    async def find_until(
+        self, reference: str, deadline: float | None, unknown: OrderOutcomeUnknownError
+    ) -> Order | None:
+        """`find`, retried until it answers; past the deadline the outcome stays unknown."""
+        core = self._orders._core
+        loop = asyncio.get_running_loop()
+        pause = _SEARCH_PAUSE
+        while True:
+            try:
+                return await self.find(reference)
+            except ClientClosedError as error:
+                raise _outcome_unknown(
+                    reference,
+                    "the client was closed before the orders could be searched",
+                    again=True,
+                ) from error
+            except GoDeployError as error:
+                left = None if deadline is None else deadline - loop.time()
+                if left is not None and left <= pause:
+                    raise unknown from error
+                await core.sleep(pause)
+                pause = min(pause * 2, _SEARCH_PAUSE_CAP)
+
+    def _pager(self, start_page: int = 1) -> AsyncPager[Order]:
+        orders = self._orders
+        return AsyncPager(
+            orders._core,
+            LIST_ORDERS,
+            orders._core.url("api/v2/orders"),
+            OrderPage,
+            self._options,
+            page_size=self._seen.page_size,
+            start_page=start_page,
+            concurrency=self._concurrency,
+        )
+
+    async def _scan(self, cutoff: datetime) -> None:
+        """Read the orders from the newest back to `cutoff` (the first search of a client)."""
+        seen = self._seen
+        async with aclosing(self._pager()._newest_first()) as pages:
+            async for page in pages:
+                seen.read(page)
+                if not page.items or min(order.created for order in page.items) < cutoff:
+                    break
+        seen.since = cutoff if seen.since is None else min(seen.since, cutoff)
+
+    async def _refresh(self) -> None:
+        """Read the orders added since the last look: from the page where it ended on."""
+        seen = self._seen
+        pager = self._pager(start_page=seen.covered // seen.page_size + 1)
+        # The walk closes itself at its end and on an error: nothing to close here.
+        async for page in pager.pages():
+            seen.read(page)
+
+
+def _checked(
+    request: CreateOrderRequest | None,
+    purchase_order_reference: object,
+    email_keys: object,
+    order_items: object,
+    contact_email: object,
+) -> CreateOrderRequest:
+    """The checked request, from the model or from its fields as keywords."""
+    if request is None:
+        return build_create_order_request(
+            purchase_order_reference=purchase_order_reference,
+            email_keys=email_keys,
+            order_items=order_items,
+            contact_email=contact_email,
+        )
+    if any(
+        value is not None
+        for value in (purchase_order_reference, email_keys, order_items, contact_email)
+    ):
+        raise RequestValidationError("pass either a CreateOrderRequest or keywords, not both")
+    return _validated(request)
+
+
+def _check_lookback(value: float | timedelta) -> timedelta:
+    """`lookback` as a positive `timedelta`, or raise before any I/O."""
+    if isinstance(value, timedelta):
+        if value <= timedelta(0):
+            raise RequestValidationError(
+                f"lookback must be positive, got {value!r}", {"lookback": ["positive"]}
+            )
+        return value
+    return timedelta(seconds=check_option("lookback", value, positive))
+
+
+def _outcome_unknown(reference: str, why: str, *, again: bool = False) -> OrderOutcomeUnknownError:
     """The error for a create that may have happened."""
+    advice = (
+        "call create_once again (with an open client): it finds the order if it was made"
+        if again
+        else f"list the orders and look for purchasing_order_reference == {reference!r} "
+        "before retrying"
+    )
     return OrderOutcomeUnknownError(
-        f"order {reference!r} may or may not exist: {why}. It was not sent again; list the "
-        f"orders and look for purchasing_order_reference == {reference!r} before retrying",
+        f"order {reference!r} may or may not exist: {why}. It was not sent again; {advice}",
         purchase_order_reference=reference,
     )
 

@@ -5,6 +5,7 @@ A `Fault` says what a response suffers; `fake.faults` holds the plan of which ca
     fake.faults.add(Fault.status(503), route="getOrder", times=2)   # next 2 getOrder calls
     fake.faults.add(Fault.status(429, retry_after=1), rate=0.05)    # ~5% of all calls
     fake.faults.script("listOrders", [None, Fault.reset(), None])   # call by call
+    fake.faults.add(Fault.drop(after_handler=True), route="createOrder", rate=0.1)  # stored, lost
     fake.faults.latency(fixed=0.02, jitter=0.03)                    # every call, 20-50 ms
     fake.faults.clear()
 
@@ -41,6 +42,7 @@ class FaultKind(StrEnum):
     SERVE_PAGE = "serve_page"
     REPEAT_PAGE = "repeat_page"
     REDIRECT = "redirect"
+    DROP = "drop"
 
 
 _BODY_KINDS = frozenset({FaultKind.RESET, FaultKind.TRUNCATED, FaultKind.MALFORMED})
@@ -181,6 +183,16 @@ class Fault:
         if code not in _REDIRECT_CODES:
             raise ValueError(f"a redirect needs one of {sorted(_REDIRECT_CODES)}, got {code}")
         return cls(FaultKind.REDIRECT, code=code, url=location)
+
+    @classmethod
+    def drop(cls, *, after_handler: bool = False) -> Fault:
+        """Close the connection without answering: not a byte of a response is sent.
+
+        Args:
+            after_handler: run the route first (createOrder stores the order), then drop: the
+                client cannot tell whether the order exists.
+        """
+        return cls(FaultKind.DROP, after_handler=after_handler)
 
     @property
     def runs_handler(self) -> bool:

@@ -30,6 +30,7 @@ class RecordedRequest:
         authenticated: whether it carried the fake's current token.
         body: the request body (empty for GET).
         fault: the label of the fault inflicted on it (`status(503)`), or None.
+        request_id: the id the fake gave the request and sent back in `X-Request-Id`.
         status: the status the fake answered with (for a `reset` fault, the status of the
             headers it sent before the reset); None while in flight, or when it never
             answered (the client went away, e.g. during a stall).
@@ -47,6 +48,7 @@ class RecordedRequest:
     fault: str | None = None
     status: int | None = None
     held: float = 0.0
+    request_id: str | None = None
 
     def json(self) -> Any:
         """The body parsed as JSON (numbers with a fraction as Decimal)."""

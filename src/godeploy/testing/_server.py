@@ -171,6 +171,7 @@ class FakeGoDeploy(AsyncClosing):
         self._token_serial = 0
         self._token = self._issue_token()
         self._trace_rng = random.Random(f"godeploy-fake/{seed}/trace")
+        self._request_id_rng = random.Random(f"godeploy-fake/{seed}/request-id")
         self._last_page: dict[str, int] = {}
         self._runner: web.AppRunner | None = None
         self._url: URL | None = None
@@ -464,7 +465,7 @@ class FakeGoDeploy(AsyncClosing):
             if wait > 0:
                 reply = self._rate_limited(wait)
                 self._log.answered(record, reply.status)
-                return await self._send(request, reply, None)
+                return await self._send(request, self._stamped(reply, record), None)
         delay = record.held = self.faults._delay(route)
         if delay > 0:
             await asyncio.sleep(delay)
@@ -478,8 +479,30 @@ class FakeGoDeploy(AsyncClosing):
             reply = self._problem(413, detail=error.text)
         else:
             reply = await self._reply(request, record, route, operation, fault, body)
+        if fault is not None and fault.kind is FaultKind.DROP:
+            # No answer is sent; one stored before the drop is logged as the route gave it.
+            if fault.after_handler:
+                self._log.answered(record, reply.status)
+            return self._drop(request)
         self._log.answered(record, reply.status)
-        return await self._send(request, reply, fault)
+        return await self._send(request, self._stamped(reply, record), fault)
+
+    def _stamped(self, reply: _Reply, record: RecordedRequest) -> _Reply:
+        """The reply with the request's id in `X-Request-Id`, as APIs behind a gateway send."""
+        record.request_id = f"{self._request_id_rng.getrandbits(128):032x}"
+        reply.headers = {**(reply.headers or {}), "X-Request-Id": record.request_id}
+        return reply
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        """Close the connection at once (RST): the client gets no response at all."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        return web.Response(status=204)  # never sent: the connection is gone
 
     async def _reply(
         self,
@@ -500,6 +523,8 @@ class FakeGoDeploy(AsyncClosing):
             return await self._answer(request, route, operation, None, body)
         reply = await self._answer(request, route, operation, fault, body)
         if fault.after_handler:
+            if fault.kind is FaultKind.DROP:
+                return reply  # what the route did; `_serve` drops the connection instead
             if fault.kind is not FaultKind.STALL:
                 return self._fault_reply(fault)
             await self._stall(record, fault)
