@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from attrs import define
-from rich.console import Console
+from demo_output import DemoFailedError, Output
 from rich.progress import Progress
 from rich.table import Table
 
@@ -32,22 +32,6 @@ PRODUCTS_PAGE_SIZE = 25
 LATENCY_SECONDS = 0.020
 LATENCY_JITTER_SECONDS = 0.030
 """Every request of the fake takes 20-50 ms, like a real API not too far away."""
-
-
-class DemoFailedError(Exception):
-    """The demo ran but something it checks did not hold."""
-
-
-class Output:
-    """Steps and tables on stdout; notes and the progress bar on stderr."""
-
-    def __init__(self) -> None:
-        self.stdout = Console(highlight=False, markup=False, emoji=False)
-        self.stderr = Console(stderr=True, highlight=False, markup=False, emoji=False)
-
-    def notice(self, text: str) -> None:
-        """A note on stderr, never wrapped."""
-        self.stderr.print(text, soft_wrap=True)
 
 
 def table(title: str, columns: dict[str, Callable[[Any], object]], rows: Sequence[Any]) -> Table:

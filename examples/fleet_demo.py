@@ -22,8 +22,8 @@ import sys
 import time
 from typing import Final
 
+from demo_output import DemoFailedError, Output
 from fleet_processes import FakeProcess, FleetProcesses, fleet_processes
-from rich.console import Console
 
 from godeploy import GoDeployClient
 from godeploy.fleet import Fleet, FleetLimits
@@ -43,22 +43,6 @@ JOB_TIMEOUT: Final = 10.0
 """arq reruns a dead worker's chunk `JOB_TIMEOUT` + 10 s after the chunk started."""
 SAMPLE: Final = 600
 """Orders the single worker fetches for the comparison (all 4150 would take ~50 s more)."""
-
-
-class DemoFailedError(Exception):
-    """The demo ran but something it checks did not hold."""
-
-
-class Output:
-    """Results on stdout; notes on stderr."""
-
-    def __init__(self) -> None:
-        self.stdout = Console(highlight=False, markup=False, emoji=False)
-        self.stderr = Console(stderr=True, highlight=False, markup=False, emoji=False)
-
-    def notice(self, text: str) -> None:
-        """A note on stderr, never wrapped."""
-        self.stderr.print(text, soft_wrap=True)
 
 
 async def run_fleet_demo(output: Output) -> None:

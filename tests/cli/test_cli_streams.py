@@ -59,6 +59,13 @@ class _Pager:
         return self._pages()
 
 
+async def _consume_and_fail(stream: AsyncIterator[Any]) -> None:
+    """A consumer as the CLI's: the stream under `closing()`, failing at its first item."""
+    async with closing(stream) as items:
+        async for _ in items:
+            raise RuntimeError("the consumer fails")
+
+
 async def test_a_listing_closes_its_pages_when_printing_fails():
     pager = _Pager([1, 2, 3, 4, 5, 6])
 
@@ -74,9 +81,7 @@ async def test_every_order_stream_closes_its_pages_when_closed():
     totals: list[int] = []
 
     with pytest.raises(RuntimeError):
-        async with closing(stream_all_orders(client, total_known=totals.append)) as orders:  # type: ignore[arg-type]
-            async for _ in orders:
-                raise RuntimeError("the consumer fails")
+        await _consume_and_fail(stream_all_orders(client, total_known=totals.append))  # type: ignore[arg-type]
 
     assert pager.cleaned_up
     assert totals == [4]
@@ -112,8 +117,6 @@ async def test_fleet_results_with_reports_close_the_results_when_closed():
             return None
 
     with pytest.raises(RuntimeError):
-        async with closing(with_reports(Fleet(), "run", lambda report: None)) as results:  # type: ignore[arg-type]
-            async for _ in results:
-                raise RuntimeError("the consumer fails")
+        await _consume_and_fail(with_reports(Fleet(), "run", lambda report: None))  # type: ignore[arg-type]
 
     assert Fleet.cleaned_up

@@ -47,7 +47,7 @@ def _options(command: Any) -> set[str]:
     return {name for param in command.params for name in param.opts if name.startswith("--")}
 
 
-def test_every_command_but_demo_and_fake_server_takes_the_connection_options():
+def test_every_command_but_fake_server_takes_the_connection_options():
     commands = _leaf_commands(typer.main.get_command(app), "godeploy")
 
     assert commands.keys() >= WITHOUT_CONNECTION | REDIS_ONLY
