@@ -15,18 +15,29 @@ python_of = $(or $(lastword $(sort $(wildcard $(PYENV_ROOT)/versions/$(1).*/bin/
 MATRIX_PRESENT := $(foreach version,$(MATRIX),$(if $(call python_of,$(version)),$(version)))
 MATRIX_ABSENT := $(filter-out $(MATRIX_PRESENT),$(MATRIX))
 
-.PHONY: demo demo-fleet test lint typecheck pytest test-matrix codegen bench clean
+# `make test-lowest`: the suite on the lowest versions pyproject's ranges allow (uv's
+# lowest-direct resolution: every declared requirement at its floor, the rest at their newest).
+LOWEST_VENV := .venv-lowest
+
+.PHONY: demo demo-fleet test lint typecheck pytest test-slow test-lowest test-uvloop test-matrix codegen bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,redis]'
 	touch $(STAMP)
 
 .venv-%/.installed: pyproject.toml constraints.txt
 	$(call python_of,$*) -m venv .venv-$*
 	.venv-$*/bin/python -m pip install --quiet --upgrade pip
 	.venv-$*/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet]'
+	touch $@
+
+$(LOWEST_VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet -c constraints.txt uv
+	$(LOWEST_VENV)/bin/uv pip install --quiet --python $(LOWEST_VENV)/bin/python \
+		--resolution lowest-direct -e '.[dev,cli,fleet,otel]'
 	touch $@
 
 $(BENCH_STAMP): pyproject.toml constraints.txt
@@ -55,6 +66,20 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest
 
+# The long runs (soak, SIGKILLed workers, installs): `make test` leaves them out.
+test-slow: $(STAMP)
+	$(BIN)/pytest -m slow
+
+# Every async test on uvloop's event loop, the loop uvicorn runs by default.
+test-uvloop: $(STAMP)
+	$(BIN)/pytest -q --uvloop
+
+test-lowest: $(LOWEST_VENV)/.installed
+	@$(LOWEST_VENV)/bin/python -c "import importlib.metadata as m; \
+		print('test-lowest on', ', '.join(f'{n} {m.version(n)}' for n in \
+		('aiohttp', 'attrs', 'cattrs', 'yarl', 'opentelemetry-api', 'typer', 'rich', 'arq', 'redis')))"
+	$(LOWEST_VENV)/bin/pytest -q
+
 test-matrix: $(MATRIX_PRESENT:%=.venv-%/.installed)
 	@passed=""; failed=""; \
 	for version in $(MATRIX_PRESENT); do \
@@ -73,4 +98,4 @@ bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m tests.benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MATRIX:%=.venv-%) build .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(MATRIX:%=.venv-%) build .mypy_cache .ruff_cache

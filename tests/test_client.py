@@ -18,7 +18,6 @@ from godeploy import (
     ClientClosedError,
     GoDeployClient,
     NotFoundError,
-    OrderOutcomeUnknownError,
     OrderStatus,
     PaginationError,
     RateLimitError,
@@ -31,7 +30,7 @@ from godeploy import (
 )
 from godeploy.testing import FakeGoDeploy, Fault
 from tests.matching import assert_matches
-from tests.support import RecordingTransport, acquired_connections, make_client
+from tests.support import RecordingTransport, make_client
 
 
 @pytest.fixture
@@ -256,22 +255,6 @@ async def test_redirect_is_not_followed_with_the_token(fake_godeploy):
 # --- retries ----------------------------------------------------------------------------------
 
 
-async def test_get_recovers_from_5xx_within_the_policy(fake_godeploy):
-    fake_godeploy.faults.script("getOrder", [Fault.status(503), Fault.status(502), None])
-    async with make_client(fake_godeploy) as client:
-        order = await client.orders.get(fake_godeploy.order_ids()[0])
-        assert order.id == fake_godeploy.order_ids()[0]
-        assert client.stats["retries"] == 2
-
-
-async def test_get_gives_up_with_the_typed_error(fake_godeploy):
-    fake_godeploy.faults.add(Fault.status(503), route="getOrder")
-    async with make_client(fake_godeploy, max_retries=2) as client:
-        with pytest.raises(ServiceUnavailableError):
-            await client.orders.get(1)
-    assert fake_godeploy.count("getOrder") == 3
-
-
 async def test_retry_after_is_honoured(fake_godeploy, caplog, transport):
     caplog.set_level(logging.INFO, logger="godeploy")
     fake_godeploy.faults.script("getOrder", [Fault.status(429, retry_after=1)])
@@ -348,34 +331,6 @@ async def test_malformed_body_raises_response_validation_error(fake_godeploy, go
 
 
 # --- create is never repeated blindly ---------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        Fault.status(500, after_handler=True),
-        Fault.status(503, after_handler=True),
-        Fault.html(502, after_handler=True),
-        Fault.reset(),
-        Fault.truncated(),
-        Fault.stall(5, after_handler=True),
-    ],
-    ids=["500", "503", "html-502", "reset", "truncated", "stall"],
-)
-async def test_create_faulted_after_storing_is_not_repeated(fake_godeploy, fault, transport):
-    fake_godeploy.faults.add(fault, route="createOrder")
-    feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
-    timeout = Timeout(attempt=0.5, total=2)
-    async with make_client(fake_godeploy, timeout=timeout, transport=transport) as client:
-        with pytest.raises(OrderOutcomeUnknownError) as caught:
-            await client.orders.create(
-                purchase_order_reference="PO-AMBIGUOUS",
-                email_keys=False,
-                order_items=[{"feature_set_id": feature_set["id"], "quantity": 1}],
-            )
-    assert caught.value.purchase_order_reference == "PO-AMBIGUOUS"
-    assert len(transport.sent) == 1  # sent once, never repeated
-    assert fake_godeploy.orders_created == 1
 
 
 async def test_create_refused_by_status_before_storing_is_a_definite_error(fake_godeploy):
@@ -497,26 +452,3 @@ async def test_borrowed_session_is_not_closed(fake_godeploy):
         async with make_client(fake_godeploy, session=session) as client:
             await client.orders.get(fake_godeploy.order_ids()[0])
         assert not session.closed
-
-
-async def test_cancelled_pagination_releases_the_connection(fake_godeploy):
-    fake_godeploy.faults.latency(fixed=0.2)
-    async with make_client(fake_godeploy) as client:
-
-        async def walk() -> None:
-            async for _ in client.orders.list():
-                pass
-
-        task = asyncio.create_task(walk())
-        while not fake_godeploy.requests:
-            await asyncio.sleep(0.01)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        assert acquired_connections(client) == 0
-
-
-async def test_break_out_of_async_for_releases_the_connection(fake_godeploy, godeploy_client):
-    async for _ in godeploy_client.orders.list():
-        break
-    assert acquired_connections(godeploy_client) == 0

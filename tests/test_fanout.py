@@ -107,14 +107,12 @@ async def test_100k_orders_keep_tasks_bounded_by_concurrency():
 async def test_consumer_break_cancels_in_flight_fetches(fake_godeploy):
     fake_godeploy.faults.latency(fixed=0.3)
     async with make_client(fake_godeploy) as client:
-        started = time.monotonic()
         async with client.order_items.for_orders(range(1, 1000), concurrency=20) as results:
             async for _ in results:
                 break
-        # The 19 others were cancelled, not awaited to completion (a lower bound is safe).
+        # The 19 others were cancelled, not awaited to completion.
         assert acquired_connections(client) == 0
         assert fake_godeploy.count("listOrderItems") <= 21 + 20
-        assert time.monotonic() - started >= 0.3
 
 
 async def test_cancelling_the_consumer_task_releases_connections(fake_godeploy):
@@ -143,7 +141,8 @@ async def test_rate_limit_holds_within_one_burst(fake_godeploy):
         results = [r async for r in client.order_items.for_orders(range(1, 101), concurrency=32)]
         elapsed = time.monotonic() - started
     assert len(results) == 100
-    # 100 requests at 50/s with a burst of 50 cannot finish before (100 - 50) / 50 = 1 s.
+    # 100 requests at 50/s with a burst of 50 cannot finish before (100 - 50) / 50 = 1 s. A
+    # lower bound on a wait the SDK must make: a slow machine only lengthens it.
     assert elapsed >= (100 - rate) / rate * 0.95
 
 

@@ -194,7 +194,6 @@ async def test_closing_wakes_a_sleeping_call(fake_godeploy, where):
     else:
         await asyncio.sleep(0.3)
     requests_before = client.stats["requests"]
-    closed_at = time.monotonic()
     async with asyncio.timeout(GUARD):
         await client.aclose()
         with pytest.raises(ClientClosedError):
@@ -202,7 +201,6 @@ async def test_closing_wakes_a_sleeping_call(fake_godeploy, where):
         if where == "pause":
             with pytest.raises((ClientClosedError, RateLimitError)):
                 await first
-    assert time.monotonic() - closed_at < GUARD
     assert client.stats["requests"] == requests_before  # never retried into the closed transport
 
 

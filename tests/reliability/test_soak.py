@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import psutil
+import pytest
 
 from godeploy import ResponseValidationError, Timeout
 from godeploy.testing import FakeGoDeploy, Fault
@@ -57,6 +58,7 @@ def memory() -> tuple[int, int]:
     return psutil.Process().memory_info().rss, len(gc.get_objects())
 
 
+@pytest.mark.slow
 async def test_soak_50k_requests_no_loss_no_leak(token_guard):
     with only_handler("godeploy", token_guard):
         await soak(token_guard)

@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 
 import aiohttp
 import pytest
@@ -33,16 +32,16 @@ async def test_serves_what_it_prints_until_interrupted(stop_signal):
         url = re.search(r"http://127\.0\.0\.1:\d+", lines[0]).group(0)
         token = lines[1].removeprefix("token: ").strip()
         unit = lines[2].removeprefix("business unit id: ").strip()
-        async with aiohttp.ClientSession() as session:
-            started = time.perf_counter()
-            async with session.get(
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
                 f"{url}/api/v2/orders",
                 params={"businessUnitId": unit},
                 headers={"Authorization": f"Bearer {token}"},
-            ) as reply:
-                assert reply.status == 200
-                body = await reply.json()
-            assert time.perf_counter() - started >= 0.06
+            ) as reply,
+        ):
+            assert reply.status == 200
+            body = await reply.json()
         assert body["_pageInfo"]["totalItemCount"] == 30
         process.send_signal(stop_signal)
         assert await asyncio.to_thread(process.wait, 10) == 0

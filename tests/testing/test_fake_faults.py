@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 
 import aiohttp
 import pytest
@@ -88,26 +87,21 @@ async def test_rates_are_deterministic_for_a_seed(session):
 async def test_latency_delays_answers_per_route(api, fake):
     fake.faults.latency(fixed=0.15)
     fake.faults.latency(fixed=0.0, route="listProducts")
-    started = time.perf_counter()
     await api.get("/api/v2/orders")
-    slow = time.perf_counter() - started
-    started = time.perf_counter()
     await api.get("/api/v2/products")
-    fast = time.perf_counter() - started
-    assert slow >= 0.15
-    assert fast < 0.1
+    assert [(r.route, r.held) for r in fake.requests] == [
+        ("listOrders", 0.15),
+        ("listProducts", 0.0),
+    ]
 
 
 async def test_jitter_stays_within_bounds(api, fake):
     fake.faults.latency(fixed=0.01, jitter=0.04)
-    durations = []
     for _ in range(8):
-        started = time.perf_counter()
         await api.get("/api/v2/products")
-        durations.append(time.perf_counter() - started)
-    assert min(durations) >= 0.01
-    assert max(durations) < 0.05 + 0.1
-    assert max(durations) - min(durations) > 0.002
+    held = [r.held for r in fake.requests]
+    assert all(0.01 <= seconds < 0.05 for seconds in held)
+    assert len(set(held)) == 8
 
 
 async def test_clear_and_remove(api, fake):
@@ -118,9 +112,8 @@ async def test_clear_and_remove(api, fake):
     fake.faults.add(Fault.status(500))
     fake.faults.latency(fixed=0.3)
     fake.faults.clear()
-    started = time.perf_counter()
     assert (await api.get("/api/v2/orders")).status == 200
-    assert time.perf_counter() - started < 0.25
+    assert (fake.requests[-1].fault, fake.requests[-1].held) == (None, 0.0)
 
 
 # -- what faults do -----------------------------------------------------------------------------
@@ -196,9 +189,8 @@ async def test_a_stall_outlasts_a_client_timeout_then_serves(api, fake):
     with pytest.raises(asyncio.TimeoutError):
         await api.get("/api/v2/orders", timeout=0.2)
     fake.faults.add(Fault.stall(0.2), route="listOrders", times=1)
-    started = time.perf_counter()
     assert (await api.get("/api/v2/orders")).status == 200
-    assert time.perf_counter() - started >= 0.2
+    assert [r.held for r in fake.requests] == [0.6, 0.2]
 
 
 async def test_a_redirect_points_anywhere(api, fake):
@@ -239,10 +231,8 @@ async def test_a_reset_create_has_stored_its_order(api, fake):
 
 async def test_a_stalled_create_times_out_after_storing(api, fake):
     fake.faults.add(Fault.stall(5, after_handler=True), route="createOrder", times=1)
-    started = time.perf_counter()
     with pytest.raises(asyncio.TimeoutError):
         await api.post_order(api.order_body(), timeout=0.3)
-    assert time.perf_counter() - started < 2
     assert fake.orders_created == 1
     await asyncio.sleep(0.05)  # the cancelled handler logs no answer
     assert fake.requests[-1].status is None

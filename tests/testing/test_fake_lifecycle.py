@@ -6,7 +6,6 @@ import asyncio
 import base64
 import json
 import socket
-import time
 from uuid import UUID
 
 import aiohttp
@@ -142,12 +141,12 @@ def test_public_api_is_sorted_and_documented():
 async def test_close_does_not_wait_for_stalled_requests(session):
     fake = FakeGoDeploy(order_count=5)
     await fake.start()
-    fake.faults.add(Fault.stall(30))
+    fake.faults.add(Fault.stall(3600))
     pending = asyncio.create_task(Api(fake, session).get("/api/v2/orders"))
     while not fake.requests:
         await asyncio.sleep(0.01)
-    started = time.perf_counter()
+    # Waiting for the hour-long stall would hang here: closing cancels the stalled handler.
     await fake.aclose()
-    assert time.perf_counter() - started < 3
+    assert fake.requests[-1].status is None
     with pytest.raises(aiohttp.ClientError):
         await pending

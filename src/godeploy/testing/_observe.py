@@ -33,6 +33,8 @@ class RecordedRequest:
         status: the status the fake answered with (for a `reset` fault, the status of the
             headers it sent before the reset); None while in flight, or when it never
             answered (the client went away, e.g. during a stall).
+        held: the seconds the fake held it on purpose (latency, plus a stall), so tests can
+            check injected delays without timing them.
     """
 
     method: str
@@ -44,6 +46,7 @@ class RecordedRequest:
     body: bytes = b""
     fault: str | None = None
     status: int | None = None
+    held: float = 0.0
 
     def json(self) -> Any:
         """The body parsed as JSON (numbers with a fraction as Decimal)."""

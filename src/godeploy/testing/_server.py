@@ -538,7 +538,7 @@ class FakeGoDeploy(AsyncClosing):
                 reply = self._rate_limited(wait)
                 self._log.answered(record, reply.status)
                 return await self._send(request, reply, None)
-        delay = self.faults._delay(route)
+        delay = record.held = self.faults._delay(route)
         if delay > 0:
             await asyncio.sleep(delay)
         fault = self.faults._draw(route)
@@ -550,13 +550,14 @@ class FakeGoDeploy(AsyncClosing):
         except web.HTTPRequestEntityTooLarge as error:
             reply = self._problem(413, detail=error.text)
         else:
-            reply = await self._reply(request, route, operation, fault, body)
+            reply = await self._reply(request, record, route, operation, fault, body)
         self._log.answered(record, reply.status)
         return await self._send(request, reply, fault)
 
     async def _reply(
         self,
         request: web.Request,
+        record: RecordedRequest,
         route: str,
         operation: _Operation,
         fault: Fault | None,
@@ -568,14 +569,19 @@ class FakeGoDeploy(AsyncClosing):
         if not fault.runs_handler:
             if fault.kind is not FaultKind.STALL:
                 return self._fault_reply(fault)
-            await asyncio.sleep(fault.seconds)
+            await self._stall(record, fault)
             return await self._answer(request, route, operation, None, body)
         reply = await self._answer(request, route, operation, fault, body)
         if fault.after_handler:
             if fault.kind is not FaultKind.STALL:
                 return self._fault_reply(fault)
-            await asyncio.sleep(fault.seconds)
+            await self._stall(record, fault)
         return reply
+
+    @staticmethod
+    async def _stall(record: RecordedRequest, fault: Fault) -> None:
+        record.held += fault.seconds
+        await asyncio.sleep(fault.seconds)
 
     def _receive(self, request: web.Request, route: str | None) -> RecordedRequest:
         # Case-insensitive, as HTTP header names are: `headers["x-request-id"]` finds it.
