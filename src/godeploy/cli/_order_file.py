@@ -80,4 +80,4 @@ def _rename(body: dict[str, Any], keys: dict[str, str], *, place: str) -> dict[s
 
 def _bad_file(message: str) -> typer.BadParameter:
     """Click's usage error for the `--file` option."""
-    return typer.BadParameter(message)
+    return typer.BadParameter(message, param_hint="'--file'")
