@@ -172,7 +172,11 @@ async def test_api_400_lists_the_bad_fields(fake_godeploy, godeploy_client):
             email_keys=False,
             order_items=[{"feature_set_id": unknown_feature_set, "quantity": 1}],
         )
-    assert "orderItems[0].featureSetId" in caught.value.problem["errors"]
+    [reason] = caught.value.problem["errors"]["orderItems[0].featureSetId"]
+    assert "does not exist in business unit" in reason
+    # The API's reasons are in the message (what the CLI prints), each with its field.
+    assert f"orderItems[0].featureSetId: {reason}" in str(caught.value)
+    assert "nothing was created" in str(caught.value)
     assert fake_godeploy.orders_created == 0
 
 
@@ -334,9 +338,9 @@ async def test_malformed_body_raises_response_validation_error(fake_godeploy, go
 
 
 async def test_create_refused_by_status_before_storing_is_a_definite_error(fake_godeploy):
-    fake_godeploy.faults.add(Fault.status(429, retry_after=0), route="createOrder", times=1)
+    fake_godeploy.faults.add(Fault.status(429, retry_after=0), route="createOrder")
     feature_set = fake_godeploy.feature_sets(fake_godeploy.products()[0]["id"])[0]
-    async with make_client(fake_godeploy) as client:
+    async with make_client(fake_godeploy, max_retries=0) as client:
         with pytest.raises(RateLimitError):
             await client.orders.create(
                 purchase_order_reference="PO",

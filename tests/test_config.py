@@ -47,7 +47,7 @@ def test_bad_base_urls(bad):
 
 
 def test_bad_business_unit_is_refused():
-    with pytest.raises(RequestValidationError, match="businessUnitId"):
+    with pytest.raises(RequestValidationError, match="business_unit_id"):
         GoDeployClient("t", "not-a-uuid")
 
 

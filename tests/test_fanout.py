@@ -194,3 +194,30 @@ async def test_a_freed_slot_is_refilled_before_the_result_is_handed_out(source):
             gates[value + 1].set_result(None)
     busy = total - concurrency
     assert seen == [concurrency] * busy + list(range(concurrency - 1, -1, -1))
+
+
+async def test_concurrency_above_the_pool_runs_at_the_pool_with_one_warning(fake_godeploy, caplog):
+    caplog.set_level("WARNING", logger="godeploy")
+    order_ids = fake_godeploy.order_ids()[:30]
+    async with make_client(fake_godeploy, max_connections=10) as client:
+        busiest = 0
+
+        async def watch() -> None:
+            nonlocal busiest
+            while True:
+                busiest = max(busiest, acquired_connections(client))
+                await asyncio.sleep(0)
+
+        watcher = asyncio.ensure_future(watch())
+        async with client.order_items.for_orders(order_ids, concurrency=20) as results:
+            assert results.concurrency == 10
+            got = [result.order_id async for result in results]
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        async with client.order_items.for_orders(order_ids, concurrency=10) as results:
+            assert len([result async for result in results]) == 30
+    assert sorted(got) == sorted(order_ids)
+    assert busiest <= 10
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 1, warnings  # the second fan-out fits the pool: no word
+    assert "max_connections=10" in warnings[0] and "concurrency=20" in warnings[0]

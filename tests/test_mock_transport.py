@@ -14,9 +14,11 @@ from godeploy import (
     APIConnectionError,
     APITimeoutError,
     GoDeployClient,
+    Hooks,
     MockTransport,
     OrderOutcomeUnknownError,
     RateLimitError,
+    RateLimitEvent,
     RequestValidationError,
     ServiceUnavailableError,
     TransportRequest,
@@ -183,3 +185,19 @@ async def test_a_handler_that_returns_something_else_is_a_type_error(answer: obj
 def test_a_handler_must_be_callable():
     with pytest.raises(RequestValidationError):
         MockTransport("not a function")  # type: ignore[arg-type]
+
+
+async def test_a_client_pauses_for_retry_after_ms():
+    answers = [
+        TransportResponse(status=429, headers={"retry-after-ms": "20", "Retry-After": "30"}),
+        TransportResponse(status=200, headers=JSON, body=PRODUCT_BODY),
+    ]
+    pauses: list[RateLimitEvent] = []
+    transport = MockTransport(lambda request: answers.pop(0))
+    async with GoDeployClient(
+        "t", UNIT, base_url=BASE_URL, transport=transport, hooks=Hooks(on_rate_limit=pauses.append)
+    ) as client:
+        product = await client.products.get(PRODUCT_ID)
+    assert str(product.id) == PRODUCT_ID
+    # The precise hint (20 ms) paused the client, not the 30 s of Retry-After.
+    assert (pauses[0].source, pauses[0].seconds) == ("retry_after", 0.02)

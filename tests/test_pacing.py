@@ -9,10 +9,7 @@ from godeploy import (
     GoDeployClient,
     Limits,
     LocalLimits,
-    RequestValidationError,
     RetryBudget,
-    RetryPolicy,
-    Timeout,
 )
 from godeploy._pacing import RateLimiter
 
@@ -81,43 +78,3 @@ async def test_a_client_shares_limits_it_is_given_and_does_not_close_them():
         GoDeployClient("t", UNIT, limits=limits) as second,
     ):
         assert first.limits is second.limits is limits
-
-
-@pytest.mark.parametrize(
-    ("options", "name"),
-    [
-        ({"max_retries": -1}, "max_retries"),
-        ({"max_retries": True}, "max_retries"),
-        ({"max_connections": 0}, "max_connections"),
-        ({"max_requests_per_second": 0}, "max_requests_per_second"),
-        ({"max_requests_per_second": float("nan")}, "max_requests_per_second"),
-        ({"timeout": -1}, "timeout"),
-        ({"timeout": "soon"}, "timeout"),
-        ({"retry_policy": "fast"}, "retry_policy"),
-        ({"limits": object()}, "limits"),
-        ({"limits": LocalLimits(), "max_requests_per_second": 5}, "limits"),
-        ({"session": object(), "transport": object()}, "session"),
-    ],
-)
-def test_every_bad_client_option_is_a_request_validation_error(options, name):
-    with pytest.raises(RequestValidationError, match=name):
-        GoDeployClient("t", UNIT, **options)
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: Timeout(connect=0),
-        lambda: Timeout(total=float("inf")),
-        lambda: Timeout(attempt=True),
-        lambda: RetryPolicy(max_retries=-1),
-        lambda: RetryPolicy(backoff_base=-0.1),
-        lambda: RetryPolicy(retry_after_cap="60"),
-        lambda: RetryBudget(capacity=0),
-        lambda: LocalLimits(max_requests_per_second=-2),
-        lambda: LocalLimits(max_requests_per_second=2, burst=0),
-    ],
-)
-def test_every_bad_option_object_is_a_request_validation_error(make):
-    with pytest.raises(RequestValidationError):
-        make()

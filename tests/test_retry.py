@@ -85,7 +85,7 @@ def test_retries_stop_after_max_retries():
 
 def test_exhausted_budget_stops_retries():
     decision = decide(status_error(InternalServerError, 500), budget=lambda cost: False)
-    assert not decision.retry and "budget" in decision.reason
+    assert not decision.retry and "budget" in decision.why
 
 
 def test_backoff_is_full_jitter_exponential_and_capped():
@@ -138,3 +138,67 @@ def test_budget_pays_and_refunds_within_capacity():
 def test_policy_rejects_negative_values():
     with pytest.raises(ValueError):
         RetryPolicy(max_retries=-1)
+
+
+# --- precise hints: retry-after-ms ------------------------------------------------------------
+
+
+def _answer_429(headers):
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL as YURL
+
+    from godeploy._exceptions import error_from_response
+
+    return error_from_response("GET", YURL(URL), 429, CIMultiDictProxy(CIMultiDict(headers)), b"")
+
+
+def test_retry_after_ms_comes_before_retry_after():
+    assert _answer_429({"retry-after-ms": "1500", "Retry-After": "30"}).retry_after == 1.5
+    assert _answer_429({"Retry-After-Ms": "20"}).retry_after == 0.02
+    # Unreadable or negative milliseconds: the seconds header still counts.
+    assert _answer_429({"retry-after-ms": "soon", "Retry-After": "3"}).retry_after == 3.0
+    assert _answer_429({"retry-after-ms": "nan", "Retry-After": "3"}).retry_after == 3.0
+    assert _answer_429({"retry-after-ms": "-5"}).retry_after == 0.0
+
+
+def test_retry_after_ms_is_held_to_the_same_cap():
+    policy = RetryPolicy(retry_after_cap=10)
+    too_long = _answer_429({"retry-after-ms": "30000", "Retry-After": "1"})
+    assert not decide(too_long, policy=policy).retry
+    assert decide(_answer_429({"retry-after-ms": "2500"}), policy=policy).delay == 2.5
+
+
+# --- one vocabulary for retry reasons ---------------------------------------------------------
+
+
+async def test_logs_and_hooks_name_a_retry_reason_alike(fake_godeploy, caplog):
+    from godeploy import Hooks
+    from godeploy.testing import Fault
+    from tests.support import make_client
+
+    caplog.set_level(logging.DEBUG, logger="godeploy")
+    fake_godeploy.faults.script("getOrder", [Fault.status(503), Fault.status(404)])
+    retries = []
+    async with make_client(fake_godeploy, hooks=Hooks(on_retry=retries.append)) as client:
+        with pytest.raises(Exception):  # noqa: B017 - the 404 ends it; its type is not the point
+            await client.orders.get(fake_godeploy.order_ids()[0])
+    reasons = [record.reason for record in caplog.records if hasattr(record, "reason")]
+    assert [event.reason for event in retries] == ["503"]
+    assert reasons == ["503", "404"]
+    assert not [text for text in (r.getMessage() for r in caplog.records) if "status 5" in text]
+
+
+async def test_token_refreshes_count_refreshes_only(fake_godeploy):
+    from godeploy import GoDeployClient
+
+    async def token() -> str:
+        return fake_godeploy.token
+
+    async with GoDeployClient(
+        token, fake_godeploy.business_unit_id, base_url=fake_godeploy.url
+    ) as client:
+        await client.orders.get(fake_godeploy.order_ids()[0])
+        assert client.stats["token_refreshes"] == 0  # the first fetch is no refresh
+        fake_godeploy.rotate_token()
+        await client.orders.get(fake_godeploy.order_ids()[0])
+        assert client.stats["token_refreshes"] == 1

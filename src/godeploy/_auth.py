@@ -23,10 +23,15 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 def check_token(token: object, *, source: str = "token") -> str:
     """Return a token fit for an Authorization header, or raise `RequestValidationError`."""
     if not isinstance(token, str) or not token.strip():
-        raise RequestValidationError(f"{source} must be a non-empty string")
+        # The value is not shown: it may be a token after all.
+        raise RequestValidationError(
+            f"{source} must be a non-empty string", {"token": ["a non-empty string"]}
+        )
     if _CONTROL_CHARACTERS.search(token):
         # It could not go in a header: refused here rather than by aiohttp mid-request.
-        raise RequestValidationError(f"{source} must not contain control characters")
+        raise RequestValidationError(
+            f"{source} must not contain control characters", {"token": ["no control characters"]}
+        )
     return token
 
 
@@ -46,9 +51,13 @@ class TokenSource:
             self._current = None
             self._provider = token
         else:
-            raise RequestValidationError("token must be a string or an async callable")
+            raise RequestValidationError(
+                "token must be a string or an async callable",
+                {"token": ["a string or an async callable"]},
+            )
         self._generation = 0
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def refreshable(self) -> bool:
@@ -57,8 +66,8 @@ class TokenSource:
 
     @property
     def refresh_count(self) -> int:
-        """How many times the callable was asked for a token."""
-        return self._generation
+        """How many times a stale token was replaced (the first fetch is not a refresh)."""
+        return max(0, self._generation - 1)
 
     def cached(self) -> tuple[str, int] | None:
         """The token to use and its generation when no await is needed (the common case)."""
@@ -70,7 +79,7 @@ class TokenSource:
         """Return the token to use and its generation."""
         if self._current is not None:
             return self._current, self._generation
-        async with self._lock:
+        async with self._loop_lock():
             if self._current is None:
                 await self._fetch()
             assert self._current is not None
@@ -80,10 +89,21 @@ class TokenSource:
         """Replace the token of `stale_generation` unless another request already did."""
         if self._provider is None:
             return False
-        async with self._lock:
+        async with self._loop_lock():
             if self._generation == stale_generation:
                 await self._fetch()
         return True
+
+    def _loop_lock(self) -> asyncio.Lock:
+        """The lock of the running event loop.
+
+        An asyncio.Lock stays bound to the loop it first waited in, and a client may move on to
+        the next loop once the first has stopped: each loop gets a lock of its own.
+        """
+        loop = asyncio.get_running_loop()
+        if self._lock is None or self._lock_loop is not loop:
+            self._lock, self._lock_loop = asyncio.Lock(), loop
+        return self._lock
 
     async def _fetch(self) -> None:
         """Ask the callable for a token (under the lock)."""

@@ -16,7 +16,9 @@ from godeploy._config import (
     check_business_unit_id,
     check_option,
     coerce_timeout,
+    instance_of,
     integer_at_least,
+    optional,
 )
 from godeploy._core import ClientCore
 from godeploy._exceptions import RequestValidationError
@@ -108,7 +110,11 @@ class GoDeployClient(AsyncClosing):
         ssl: SSLOption = True,
     ) -> None:
         if session is not None and transport is not None:
-            raise RequestValidationError("pass session= or transport=, not both")
+            raise RequestValidationError(
+                "pass session= or transport=, not both",
+                {"session": ["not with transport="], "transport": ["not with session="]},
+            )
+        check_option("transport", transport, optional(instance_of(AsyncTransport)))
         if transport is not None and (
             max_response_bytes != DEFAULT_MAX_RESPONSE_BYTES
             or trust_env is not True
@@ -120,14 +126,12 @@ class GoDeployClient(AsyncClosing):
             )
         if limits is not None and (retry_budget is not None or max_requests_per_second is not None):
             raise RequestValidationError(
-                "pass limits=, or retry_budget=/max_requests_per_second=, not both"
+                "pass limits=, or retry_budget=/max_requests_per_second=, not both",
+                {"limits": ["not with retry_budget= or max_requests_per_second="]},
             )
-        if limits is not None and not isinstance(limits, Limits):
-            raise RequestValidationError(f"limits must be a Limits, got {type(limits).__name__}")
-        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
-            raise RequestValidationError("retry_policy must be a RetryPolicy")
-        if max_retries is not None:
-            check_option("max_retries", max_retries, integer_at_least(0))
+        check_option("limits", limits, optional(instance_of(Limits)))
+        check_option("retry_policy", retry_policy, optional(instance_of(RetryPolicy)))
+        check_option("max_retries", max_retries, optional(integer_at_least(0)))
         check_option("max_connections", max_connections, integer_at_least(1))
         policy = with_max_retries(retry_policy or RetryPolicy(), max_retries)
         unit = None if business_unit_id is None else check_business_unit_id(business_unit_id)

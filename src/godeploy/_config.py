@@ -1,19 +1,21 @@
 """Client configuration values: timeouts, the default base URL, and the checks on them.
 
-Every option is checked one way: the attrs validators below (`positive`, `non_negative`,
-`integer_at_least`), on the fields of the option classes and, through `check_option`, on the
-client's own keyword options. A bad option raises `RequestValidationError` naming it.
+Every option is checked one way: with the attrs validators below (`positive`, `non_negative`,
+`integer_at_least`, `strict_bool`, `instance_of`, `is_callable`, `optional(...)`) and the
+`statuses` converter, on the fields of the option classes and, through `check_option`, on
+keyword options (the client's, the calls', the pagers' and the fan-out's). A bad option raises
+`RequestValidationError` whose message names it and whose `errors` maps its name to the problem.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Callable
-from typing import Any, NamedTuple, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, NoReturn, Protocol
 from uuid import UUID
 
-from attrs import define, field
+from attrs import Converter, define, field
 from yarl import URL
 
 from godeploy._exceptions import RequestValidationError
@@ -26,10 +28,16 @@ __all__ = [
     "check_option",
     "check_uuid",
     "coerce_timeout",
+    "instance_of",
     "integer_at_least",
+    "is_callable",
     "non_negative",
+    "optional",
     "positive",
     "positive_or_none",
+    "refuse",
+    "statuses",
+    "strict_bool",
 ]
 
 DEFAULT_BASE_URL = "https://lms.godeploy.it/"
@@ -56,14 +64,21 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _refuse(name: str, expected: str, value: object) -> None:
-    raise RequestValidationError(f"{name} must be {expected}, got {value!r}", {name: [expected]})
+def refuse(name: str, expected: str, value: object) -> NoReturn:
+    """Raise the error of a bad option: `{name} must be {expected}, got {value!r}`.
+
+    For a check no validator below expresses (an option that needs another one, say).
+    """
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = shown[:77] + "..."
+    raise RequestValidationError(f"{name} must be {expected}, got {shown}", {name: [expected]})
 
 
 def positive(_: object, attribute: _Named, value: Any) -> None:
     """A number > 0."""
     if not (_is_number(value) and value > 0):
-        _refuse(attribute.name, "a number > 0", value)
+        refuse(attribute.name, "a number > 0", value)
 
 
 def positive_or_none(instance: object, attribute: _Named, value: Any) -> None:
@@ -75,7 +90,7 @@ def positive_or_none(instance: object, attribute: _Named, value: Any) -> None:
 def non_negative(_: object, attribute: _Named, value: Any) -> None:
     """A number >= 0."""
     if not (_is_number(value) and value >= 0):
-        _refuse(attribute.name, "a number >= 0", value)
+        refuse(attribute.name, "a number >= 0", value)
 
 
 def integer_at_least(lowest: int) -> Validator:
@@ -83,9 +98,57 @@ def integer_at_least(lowest: int) -> Validator:
 
     def validate(_: object, attribute: _Named, value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-            _refuse(attribute.name, f"an integer >= {lowest}", value)
+            refuse(attribute.name, f"an integer >= {lowest}", value)
 
     return validate
+
+
+def strict_bool(_: object, attribute: _Named, value: Any) -> None:
+    """True or False, nothing else: a truthy string from a config file is no yes."""
+    if value is not True and value is not False:
+        refuse(attribute.name, "True or False", value)
+
+
+def is_callable(_: object, attribute: _Named, value: Any) -> None:
+    """A callable."""
+    if not callable(value):
+        refuse(attribute.name, "a callable", value)
+
+
+def instance_of(kind: type[Any], expected: str | None = None) -> Validator:
+    """An instance of a class, or of a runtime-checkable protocol (what it offers is checked)."""
+    described = expected or f"a {kind.__name__}"
+
+    def validate(_: object, attribute: _Named, value: Any) -> None:
+        if not isinstance(value, kind):
+            refuse(attribute.name, described, value)
+
+    return validate
+
+
+def optional(validator: Validator) -> Validator:
+    """None, or what `validator` accepts."""
+
+    def validate(instance: object, attribute: _Named, value: Any) -> None:
+        if value is not None:
+            validator(instance, attribute, value)
+
+    return validate
+
+
+def _status_set(value: Any, attribute: _Named) -> frozenset[int]:
+    """A set of HTTP statuses (integers 100-599) from any iterable of them but a string."""
+    expected = "a set of HTTP statuses (integers 100-599)"
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        refuse(attribute.name, expected, value)
+    found = frozenset(value)
+    if any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599 for s in found):
+        refuse(attribute.name, expected, value)
+    return found
+
+
+statuses = Converter(_status_set, takes_field=True)
+"""The converter of an attrs field holding a set of HTTP statuses (checked as it converts)."""
 
 
 def check_option(name: str, value: Any, validator: Validator) -> Any:
@@ -116,38 +179,44 @@ def coerce_timeout(value: float | Timeout | None, default: Timeout) -> Timeout:
     if isinstance(value, Timeout):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RequestValidationError(f"timeout must be seconds or a Timeout, got {value!r}")
+        refuse("timeout", "seconds or a Timeout", value)
     check_option("timeout", value, positive)
     return Timeout(connect=min(default.connect or value, value), attempt=value, total=value)
 
 
 def check_base_url(base_url: str | URL, *, allow_insecure_http: bool) -> URL:
     """Validate a base URL; plain http is refused unless the host is loopback or allowed."""
+    check_option("allow_insecure_http", allow_insecure_http, strict_bool)
+    if not isinstance(base_url, str | URL):
+        refuse("base_url", "a URL (str or yarl.URL)", base_url)
     url = URL(str(base_url))
+    problem = ""
     if url.scheme not in ("http", "https") or not url.host:
-        raise RequestValidationError(f"base_url must be an absolute http(s) URL, got {url}")
-    if url.user or url.password:
-        raise RequestValidationError("base_url must not carry credentials; pass token= instead")
-    if url.query_string or url.fragment:
-        raise RequestValidationError("base_url must not carry a query or a fragment")
-    if url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
-        raise RequestValidationError(
+        problem = f"base_url must be an absolute http(s) URL, got {url}"
+    elif url.user or url.password:
+        problem = "base_url must not carry credentials; pass token= instead"
+    elif url.query_string or url.fragment:
+        problem = "base_url must not carry a query or a fragment"
+    elif url.scheme == "http" and not allow_insecure_http and not _is_loopback(url.host):
+        problem = (
             f"refusing plain http to {url.host}: the token would travel unencrypted; "
             "use https, or pass allow_insecure_http=True"
         )
+    if problem:
+        raise RequestValidationError(problem, {"base_url": [problem]})
     # A trailing slash lets the API paths join under any path prefix.
     path = url.path if url.path.endswith("/") else url.path + "/"
     return url.with_path(path)
 
 
 def check_business_unit_id(value: object) -> str:
-    """Return a business unit id as the canonical UUID string, or raise."""
+    """Return a business unit id (the API's `businessUnitId`) as the canonical UUID string."""
     if value is None:
         raise RequestValidationError(
             "no business unit: pass business_unit_id= to the client or to the call",
-            {"businessUnitId": ["required"]},
+            {"business_unit_id": ["required"]},
         )
-    return check_uuid(value, "businessUnitId")
+    return check_uuid(value, "business_unit_id")
 
 
 def check_uuid(value: object, json_name: str) -> str:

@@ -38,13 +38,20 @@ from godeploy._exceptions import (
     GoDeployError,
     RateLimitError,
     error_from_response,
+    error_type,
+    proves_refusal,
 )
 from godeploy._generated.operations import Operation
 from godeploy._json import dumps
 from godeploy._pacing import GO, Admission, Limits
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
-from godeploy._telemetry import CallScope, Telemetry, error_type
-from godeploy._transport import AsyncTransport, TransportRequest, TransportResponse
+from godeploy._telemetry import CallScope, Telemetry
+from godeploy._transport import (
+    AsyncTransport,
+    TransportRequest,
+    TransportResponse,
+    check_loop_free,
+)
 
 __all__ = ["CallOptions", "ClientCore"]
 
@@ -107,6 +114,9 @@ class ClientCore:
         self.closed = False
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "token_refreshes": 0}
         self._sleepers: set[asyncio.Future[None]] = set()
+        # The event loop of the calls: the client follows them to the next loop once this one
+        # has stopped, and refuses a second loop running at the same time.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._headers_token = ""
         self._headers: tuple[dict[str, str], dict[str, str]] = ({}, {})
         self._default_options: CallOptions | None = None
@@ -181,6 +191,9 @@ class ClientCore:
         if self.closed:
             raise ClientClosedError("the client is closed")
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            check_loop_free(self._loop, loop, "this GoDeployClient")
+            self._loop = loop
         timeout = options.timeout
         deadline = None if timeout.total is None else loop.time() + timeout.total
         policy = options.retry_policy
@@ -201,7 +214,7 @@ class ClientCore:
                     return structure_json(outcome.body, cast_to, url=full_url)
                 error = outcome
                 if self.closed:
-                    raise ClientClosedError("the client was closed during the call") from error
+                    raise call.closed_during(error)
                 if (
                     isinstance(error, AuthenticationError)
                     and self.token.refreshable
@@ -229,9 +242,11 @@ class ClientCore:
 
     def close(self) -> None:
         """Refuse new calls and wake every call that sleeps with `ClientClosedError`."""
+        check_loop_free(self._loop, asyncio.get_running_loop(), "this GoDeployClient")
         self.closed = True
         for waiter in self._sleepers:
-            if not waiter.done():
+            # A closed loop's sleepers are gone with it (and it can run no callback).
+            if not waiter.done() and not waiter.get_loop().is_closed():
                 waiter.set_exception(ClientClosedError("the client was closed during the call"))
         self._sleepers.clear()
 
@@ -313,6 +328,26 @@ class _Call:
             url=self.url,
             request_sent=self.sent,
         )
+
+    def closed_during(self, error: GoDeployError) -> GoDeployError:
+        """The error of a call whose client was closed while an attempt was under way.
+
+        A request that is not safe to repeat (a create) and may have reached the server keeps
+        that: the order may exist. Anything else is a plain `ClientClosedError`.
+        """
+        closed: GoDeployError
+        if self.method == "POST" and self.sent:
+            closed = APIConnectionError(
+                f"{self.method} {self.url.path}: the client was closed during the call, after "
+                "the request may have reached the server",
+                method=self.method,
+                url=self.url,
+                request_sent=True,
+            )
+        else:
+            closed = ClientClosedError("the client was closed during the call")
+        closed.__cause__ = error
+        return closed
 
     async def fetch_token(self) -> tuple[str, int]:
         """The token from the callable, within the call's deadline."""
@@ -436,7 +471,8 @@ class _Call:
             self._log_attempt(response.status, started)
         if 200 <= response.status < 300:
             return response
-        self.sent = True
+        if not proves_refusal(response.status):
+            self.sent = True
         status_error = error_from_response(
             method, url, response.status, response.headers, response.body
         )

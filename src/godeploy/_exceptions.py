@@ -2,6 +2,7 @@
 
     GoDeployError
     ├── ClientClosedError                 a call on a client after aclose()
+    ├── EventLoopError                    a client used from two running event loops at once
     ├── RequestValidationError            bad input, caught before any I/O (also ValueError)
     ├── ResponseValidationError           a response body that does not fit the models
     │   └── ResponseTooLargeError         ... because it is past max_response_bytes
@@ -30,6 +31,7 @@ parses the problem-details body, here beside the tree it builds.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -47,6 +49,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ClientClosedError",
+    "EventLoopError",
     "GoDeployError",
     "GoneError",
     "InternalServerError",
@@ -62,7 +65,10 @@ __all__ = [
     "ResponseValidationError",
     "ServiceUnavailableError",
     "error_from_response",
+    "error_type",
     "parse_retry_after",
+    "proves_refusal",
+    "retry_hint",
     "status_error_class",
 ]
 
@@ -73,6 +79,15 @@ class GoDeployError(Exception):
 
 class ClientClosedError(GoDeployError, RuntimeError):
     """A call was made on a client that is closed."""
+
+
+class EventLoopError(GoDeployError, RuntimeError):
+    """A client was used from an event loop while another running loop was using it.
+
+    A client follows its calls from one event loop to the next once the first has stopped
+    (each loop gets connections of its own), but two loops running at once (two threads)
+    cannot share one: make one client per loop.
+    """
 
 
 class RequestValidationError(GoDeployError, ValueError):
@@ -167,7 +182,8 @@ class APIStatusError(GoDeployError):
         url: the request URL, without credentials.
         body: the parsed problem details (a dict) when the body was JSON, else its text.
         request_id: the server's request or trace id, when a response header carried one.
-        retry_after: seconds the API asked to wait (`Retry-After`), when it said so.
+        retry_after: seconds the API asked to wait (`retry-after-ms`, else `Retry-After`),
+            when it said so.
         headers: the response headers, read-only (rate-limit headers, for instance).
     """
 
@@ -296,6 +312,44 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, seconds)
 
 
+def retry_hint(headers: Mapping[str, str]) -> float | None:
+    """Seconds an answer asks to wait, or None when it does not say.
+
+    `retry-after-ms` (milliseconds, the precise one) comes first, then `Retry-After`.
+    """
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            value = float(milliseconds)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value / 1000)
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+def proves_refusal(status: int) -> bool:
+    """Whether an error status proves the API refused the request without acting on it.
+
+    A 4xx is the API turning the request down (bad input, no or a stale token, too many
+    requests, a request that took too long to arrive): nothing was created. A 5xx (or a gateway
+    in front of the API) says nothing of what happened behind it.
+    """
+    return 400 <= status < 500
+
+
+def error_type(error: BaseException) -> str:
+    """What failed, in the one vocabulary of logs, hooks and telemetry.
+
+    The status as a string (`"503"`), `"timeout"`, or the error's class name.
+    """
+    if isinstance(error, APIStatusError):
+        return str(error.status)
+    if isinstance(error, TimeoutError):  # APITimeoutError is one too
+        return "timeout"
+    return type(error).__name__
+
+
 def _problem(body_bytes: bytes, content_type: str) -> Any:
     """An error body: the problem-details object when it is JSON, else its text (cut short)."""
     body: Any = body_bytes.decode("utf-8", errors="replace")
@@ -309,14 +363,26 @@ def _problem(body_bytes: bytes, content_type: str) -> Any:
 
 
 def _detail(body: Any) -> str:
-    """What a problem-details body says went wrong, and which fields."""
+    """What a problem-details body says went wrong: its detail, then each field and reason."""
     if not isinstance(body, dict):
         return ""
     detail = str(body.get("detail") or body.get("title") or "")
-    if isinstance(body.get("errors"), dict):
-        fields = ", ".join(sorted(str(key) for key in body["errors"]))
-        detail = f"{detail} ({fields})" if detail else fields
+    errors = body.get("errors")
+    if isinstance(errors, dict) and errors:
+        reasons = "; ".join(
+            f"{field}: {_reasons(errors[field])}" for field in sorted(errors, key=str)
+        )
+        detail = f"{detail} {reasons}" if detail else reasons
+    if len(detail) > _MAX_ERROR_TEXT:
+        detail = detail[:_MAX_ERROR_TEXT] + "…"
     return detail
+
+
+def _reasons(value: Any) -> str:
+    """A field's reasons as the API lists them (a list of strings, usually one)."""
+    if isinstance(value, list):
+        return " ".join(str(reason) for reason in value)
+    return str(value)
 
 
 def error_from_response(
@@ -331,6 +397,9 @@ def error_from_response(
     detail = _detail(problem)
     if detail:
         message += f": {detail}"
+    if method == "POST" and proves_refusal(status):
+        # The one POST creates an order: say so, a create's caller must know not to reconcile.
+        message += " (the API refused the request: nothing was created)"
     return status_error_class(status)(
         message,
         status=status,
@@ -338,7 +407,7 @@ def error_from_response(
         url=url,
         body=problem,
         request_id=request_id,
-        retry_after=parse_retry_after(headers.get("Retry-After")),
+        retry_after=retry_hint(headers),
         headers=headers,
     )
 

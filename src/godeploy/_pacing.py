@@ -22,7 +22,15 @@ from typing import Protocol, runtime_checkable
 
 from attrs import define, field
 
-from godeploy._config import check_option, integer_at_least, positive
+from godeploy._config import (
+    check_option,
+    instance_of,
+    integer_at_least,
+    is_callable,
+    optional,
+    positive,
+    positive_or_none,
+)
 
 __all__ = [
     "GO",
@@ -188,6 +196,10 @@ class LocalLimits:
         retry_budget: RetryBudget | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        check_option("max_requests_per_second", max_requests_per_second, positive_or_none)
+        check_option("burst", burst, optional(integer_at_least(1)))
+        check_option("retry_budget", retry_budget, optional(instance_of(RetryBudget)))
+        check_option("clock", clock, is_callable)
         self._rate = (
             None
             if max_requests_per_second is None

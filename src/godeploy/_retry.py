@@ -16,12 +16,14 @@ from typing import Final
 import attrs
 from attrs import define, field
 
-from godeploy._config import integer_at_least, non_negative
+from godeploy._config import integer_at_least, non_negative, statuses
 from godeploy._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     GoDeployError,
+    error_type,
+    proves_refusal,
 )
 
 __all__ = [
@@ -45,7 +47,11 @@ TIMEOUT_RETRY_COST: Final = 10
 
 @define(frozen=True, kw_only=True)
 class RetryPolicy:
-    """How a client retries failed GETs.
+    """How a client retries failed calls.
+
+    A GET is retried on the statuses below and on connection errors. A create is retried only
+    where it provably did nothing: a connect error, or a status that proves the API refused it
+    (408, 429: `proves_refusal`).
 
     Attributes:
         max_retries: retries after the first attempt (0 turns retrying off).
@@ -59,7 +65,11 @@ class RetryPolicy:
     backoff_base: float = field(default=0.5, validator=non_negative)
     backoff_cap: float = field(default=8.0, validator=non_negative)
     retry_after_cap: float = field(default=60.0, validator=non_negative)
-    retryable_statuses: frozenset[int] = field(default=RETRYABLE_STATUSES, converter=frozenset)
+    # mypy's attrs plugin reads no Converter object: the field stays typed as declared.
+    retryable_statuses: frozenset[int] = field(
+        default=RETRYABLE_STATUSES,
+        converter=statuses,  # type: ignore[misc]
+    )
 
 
 @define(frozen=True, kw_only=True)
@@ -69,18 +79,20 @@ class RetryDecision:
     Attributes:
         retry: whether to try again.
         delay: seconds to wait first.
-        reason: a short explanation, for logs.
+        reason: what failed, in the vocabulary of hooks and telemetry (`"503"`, `"timeout"`).
+        why: when it is not retried, why not (for logs).
         cost: the retry-budget tokens this retry takes.
     """
 
     retry: bool
     delay: float = 0.0
     reason: str = ""
+    why: str = ""
     cost: int = 0
 
     def declined(self, why: str) -> RetryDecision:
-        """The same failure, not retried after all (`why` joins the reason)."""
-        return RetryDecision(retry=False, reason=f"{self.reason}; {why}")
+        """The same failure, not retried after all, for the reason `why`."""
+        return RetryDecision(retry=False, reason=self.reason, why=why)
 
 
 def backoff_delay(
@@ -107,48 +119,38 @@ def decide_retry(
         error: what the attempt raised.
         retry_number: 1 for the first retry, 2 for the second, ...
         idempotent: whether repeating the request is safe. A request that is not (creating an
-            order) is retried only when it provably never reached the server.
+            order) is retried only when it provably never reached the server, or the API
+            refused it without acting on it (a 408 or a 429).
         budget_available: says whether the client-wide budget can pay a retry's cost.
         rand: the jitter source, in [0, 1).
 
     Returns:
         The decision (not logged: the core logs the one it takes, with `log_decision`).
     """
-    reason = _describe(error)
+    decision = RetryDecision(retry=False, reason=error_type(error))
     if retry_number > policy.max_retries:
-        return RetryDecision(retry=False, reason=f"{reason}; no retries left")
+        return decision.declined("no retries left")
     if isinstance(error, APIConnectionError):
         if not idempotent and error.request_sent:
-            return RetryDecision(retry=False, reason=f"{reason}; the request may have arrived")
+            return decision.declined("the request may have arrived")
         cost = TIMEOUT_RETRY_COST if isinstance(error, APITimeoutError) else RETRY_COST
     elif isinstance(error, APIStatusError) and error.status in policy.retryable_statuses:
-        if not idempotent:
-            return RetryDecision(retry=False, reason=f"{reason}; not safe to repeat")
+        # A status that proves the API refused the request (a 429) is safe to repeat even
+        # when the request is not: nothing was done.
+        if not idempotent and not proves_refusal(error.status):
+            return decision.declined("not safe to repeat")
         cost = RETRY_COST
     else:
-        return RetryDecision(retry=False, reason=f"{reason}; not retryable")
+        return decision.declined("not retryable")
     if not budget_available(cost):
-        return RetryDecision(retry=False, reason=f"{reason}; client retry budget exhausted")
+        return decision.declined("client retry budget exhausted")
     delay = backoff_delay(policy, retry_number, rand)
     retry_after = error.retry_after if isinstance(error, APIStatusError) else None
     if retry_after is not None:
         if retry_after > policy.retry_after_cap:
-            return RetryDecision(
-                retry=False, reason=f"{reason}; Retry-After {retry_after:.0f}s is too long"
-            )
+            return decision.declined(f"it asked to wait {retry_after:.3g}s, past retry_after_cap")
         delay = max(delay, retry_after)
-    return RetryDecision(retry=True, delay=delay, reason=reason, cost=cost)
-
-
-def _describe(error: GoDeployError) -> str:
-    """A short cause for a log line."""
-    if isinstance(error, APIStatusError):
-        return f"status {error.status}"
-    if isinstance(error, APITimeoutError):
-        return "timeout"
-    if isinstance(error, APIConnectionError):
-        return "connection error"
-    return type(error).__name__
+    return RetryDecision(retry=True, delay=delay, reason=decision.reason, cost=cost)
 
 
 def log_decision(
@@ -174,7 +176,14 @@ def log_decision(
             extra=extra,
         )
     else:
-        logger.debug("not retrying %s %s: %s", method, path, decision.reason, extra=extra)
+        logger.debug(
+            "not retrying %s %s: %s (%s)",
+            method,
+            path,
+            decision.reason,
+            decision.why,
+            extra=extra,
+        )
 
 
 def with_max_retries(policy: RetryPolicy, max_retries: int | None) -> RetryPolicy:

@@ -30,12 +30,13 @@ import time
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence, Sized
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from attrs import define
 from yarl import URL
 
-from godeploy._exceptions import APIStatusError, RequestValidationError
+from godeploy._config import check_option, instance_of, optional
+from godeploy._exceptions import RequestValidationError, error_type
 from godeploy._hooks import (
     CallEvent,
     Hooks,
@@ -94,6 +95,20 @@ CALL_DURATION_BUCKETS = (*HTTP_DURATION_BUCKETS, 30.0, 60.0, 120.0)
 """A call spans its retries, backoff and pauses: the HTTP buckets, and a few longer ones."""
 
 
+@runtime_checkable
+class _TracerProviderLike(Protocol):
+    """What `tracer_provider=` must offer (an OpenTelemetry `TracerProvider`)."""
+
+    def get_tracer(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
+@runtime_checkable
+class _MeterProviderLike(Protocol):
+    """What `meter_provider=` must offer (an OpenTelemetry `MeterProvider`)."""
+
+    def get_meter(self, *args: Any, **kwargs: Any) -> Any: ...
+
+
 class OperationLike(Protocol):
     """An operation of the spec (the generated `Operation`): what a call scope is named after."""
 
@@ -111,15 +126,6 @@ class OperationLike(Protocol):
     def path(self) -> str:
         """The spec's path template, such as `/api/v2/orders/{orderId}`."""
         ...
-
-
-def error_type(error: BaseException) -> str:
-    """The `error.type` of a failure: the status as a string, `timeout`, or the class name."""
-    if isinstance(error, APIStatusError):
-        return str(error.status)
-    if isinstance(error, TimeoutError):  # APITimeoutError is one too
-        return "timeout"
-    return type(error).__name__
 
 
 def _public_url(url: URL) -> str:
@@ -405,8 +411,7 @@ class Telemetry:
             budget: says the retry budget's tokens left and capacity (`Limits.budget`), for
                 the gauges.
         """
-        if hooks is not None and not isinstance(hooks, Hooks):
-            raise RequestValidationError(f"hooks must be a godeploy.Hooks, got {hooks!r}")
+        check_option("hooks", hooks, optional(instance_of(Hooks, "a godeploy.Hooks")))
         if hooks is not None and hooks.empty:
             hooks = None
         api = _load_api()
@@ -417,6 +422,10 @@ class Telemetry:
                     "pip install 'godeploy[otel]'"
                 )
             return None if hooks is None else cls(hooks, None)
+        tracers = instance_of(_TracerProviderLike, "an OpenTelemetry TracerProvider")
+        check_option("tracer_provider", tracer_provider, optional(tracers))
+        meters = instance_of(_MeterProviderLike, "an OpenTelemetry MeterProvider")
+        check_option("meter_provider", meter_provider, optional(meters))
         return cls(hooks, _Otel(api, tracer_provider, meter_provider, budget))
 
     def _active(self) -> _Otel | None:

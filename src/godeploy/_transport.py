@@ -16,7 +16,7 @@ import functools
 import inspect
 import os
 import urllib.request
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from contextvars import ContextVar
 from ssl import SSLContext, SSLError, create_default_context
 from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
@@ -26,10 +26,19 @@ from attrs import define, evolve, field
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from godeploy._config import check_option, integer_at_least
+from godeploy._config import (
+    check_option,
+    instance_of,
+    integer_at_least,
+    is_callable,
+    optional,
+    refuse,
+    strict_bool,
+)
 from godeploy._exceptions import (
     APIConnectionError,
     APITimeoutError,
+    EventLoopError,
     RequestValidationError,
     ResponseTooLargeError,
 )
@@ -44,6 +53,7 @@ __all__ = [
     "SSLOption",
     "TransportRequest",
     "TransportResponse",
+    "check_loop_free",
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -145,8 +155,7 @@ class MockTransport:
     """
 
     def __init__(self, handler: MockHandler) -> None:
-        if not callable(handler):
-            raise RequestValidationError("MockTransport needs a callable handler")
+        check_option("handler", handler, is_callable)
         self._handler = handler
         self._closed = False
 
@@ -193,19 +202,18 @@ def _ssl_setting(value: object) -> SSLContext | bool:
     if isinstance(value, str | os.PathLike):
         path = os.fspath(value)
         if not os.path.exists(path):
-            raise RequestValidationError(f"ssl: no CA bundle at {path!r}")
+            raise RequestValidationError(
+                f"ssl: no CA bundle at {path!r}", {"ssl": ["no such file"]}
+            )
         try:
             if os.path.isdir(path):
                 return create_default_context(capath=path)
             return create_default_context(cafile=path)
         except (SSLError, OSError) as error:
             raise RequestValidationError(
-                f"ssl: cannot load the CA bundle {path!r}: {error}"
+                f"ssl: cannot load the CA bundle {path!r}: {error}", {"ssl": [str(error)]}
             ) from None
-    raise RequestValidationError(
-        "ssl must be an ssl.SSLContext, a CA bundle path, True or False, "
-        f"got {type(value).__name__}"
-    )
+    refuse("ssl", "an ssl.SSLContext, a CA bundle path, True or False", value)
 
 
 @define(frozen=True)
@@ -321,6 +329,35 @@ def _connection_error(
     return cls(message, method=method, url=url, request_sent=sent)
 
 
+def check_loop_free(
+    owner: asyncio.AbstractEventLoop | None, current: asyncio.AbstractEventLoop, what: str
+) -> None:
+    """Refuse `current` while `owner`, another loop, is running (in another thread).
+
+    Raises:
+        EventLoopError: naming both loops.
+    """
+    if owner is not None and owner is not current and owner.is_running():
+        raise EventLoopError(
+            f"{what} is in use by the event loop {owner!r}, which is still running; it cannot "
+            f"be used from {current!r} at the same time: make one client per event loop"
+        )
+
+
+async def _session_owner(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Close `session` when closed: by `AiohttpTransport.aclose()`, or at its loop's shutdown.
+
+    `asyncio.run`, `asyncio.Runner` (pytest-asyncio's) and uvloop close every async generator
+    a loop has started before they close the loop: the one hook a loop offers at its end. A
+    client still open when its loop ends gives its connections back there, while the loop
+    can still close them, and works on in the next loop with connections of its own.
+    """
+    try:
+        yield
+    finally:
+        await session.close()
+
+
 class AiohttpTransport:
     """An `AsyncTransport` over one `aiohttp.ClientSession`.
 
@@ -336,6 +373,12 @@ class AiohttpTransport:
     the session is created, as httpx reads them when its client is), unless `trust_env=False`.
     Unlike aiohttp's own `trust_env`, it never reads `~/.netrc` for the API host: the request
     carries the bearer token. Proxy credentials go in the proxy URL and are never shown.
+
+    A session belongs to one event loop. The owned one is made in the loop of the first request
+    and closed when that loop shuts down (`asyncio.run` and pytest-asyncio close what the loop
+    started) if `aclose()` did not close it first; a request from the next loop then gets a new
+    session. A loop closed without shutting down its async generators leaves its session to the
+    garbage collector. Two loops running at once raise `EventLoopError`.
 
     Args:
         session: a session to borrow; the caller closes it (and sets its own proxy and TLS).
@@ -367,11 +410,10 @@ class AiohttpTransport:
             "max_response_bytes", max_response_bytes, integer_at_least(1)
         )
         self._max_error_bytes = min(DEFAULT_MAX_ERROR_BYTES, self._max_response_bytes)
-        if not isinstance(trust_env, bool):
-            raise RequestValidationError(
-                f"trust_env must be True or False, got {trust_env!r}",
-                {"trust_env": ["True or False"]},
-            )
+        check_option("trust_env", trust_env, strict_bool)
+        check_option("session", session, optional(instance_of(aiohttp.ClientSession)))
+        check_option("max_connections", max_connections, integer_at_least(1))
+        check_option("max_connections_per_host", max_connections_per_host, integer_at_least(0))
         if session is not None and (ssl is not True or trust_env is not True):
             raise RequestValidationError(
                 "ssl= and trust_env= configure the session the transport creates: "
@@ -381,6 +423,10 @@ class AiohttpTransport:
         self._trust_env = trust_env and session is None
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
+        # The loop of the session in use, and what closes each owned session: the current one,
+        # and those of loops that stopped without closing (their shutdown still closes them).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._owners: list[tuple[asyncio.AbstractEventLoop, AsyncGenerator[None, None]]] = []
         self._max_connections = max_connections
         self._max_connections_per_host = max_connections_per_host
         self._proxies: _EnvironmentProxies | None = None
@@ -393,29 +439,47 @@ class AiohttpTransport:
         return self._session
 
     @property
+    def max_connections(self) -> int | None:
+        """The most connections open at once (None: no limit), of a borrowed session too."""
+        if self._borrowed is None:
+            limit = self._max_connections
+        else:
+            connector = self._borrowed.connector
+            limit = 0 if connector is None else connector.limit
+        return limit or None
+
+    @property
     def max_response_bytes(self) -> int:
         """The largest body this transport reads, after decompression."""
         return self._max_response_bytes
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        """Create the owned session on first use, inside the running loop."""
-        if self._session is None:
-            if self._trust_env:
-                proxies = _EnvironmentProxies.read()
-                self._proxies = proxies if proxies.by_scheme else None
-            connector = _Connector(
-                limit=self._max_connections,
-                limit_per_host=self._max_connections_per_host,
-                ssl=self._ssl,
-            )
-            # No cookies: the API is stateless, and a cookie jar would carry state between
-            # business units and tokens. No aiohttp trust_env: it would look for the API host
-            # in ~/.netrc (clashing with the bearer token) and the proxy in two threads, on
-            # every request; the proxy is chosen here instead, once per origin.
-            self._session = aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar()
-            )
-        return self._session
+    async def _session_here(self, loop: asyncio.AbstractEventLoop) -> aiohttp.ClientSession:
+        """The session of the running loop: the owned one is made on the loop's first request."""
+        check_loop_free(self._loop, loop, "this client's connection pool")
+        self._loop = loop
+        if self._borrowed is not None:
+            return self._borrowed
+        # The sessions of loops that are closed are closed (or past closing): forget them.
+        self._owners = [entry for entry in self._owners if not entry[0].is_closed()]
+        if self._trust_env:
+            proxies = _EnvironmentProxies.read()
+            self._proxies = proxies if proxies.by_scheme else None
+            self._proxy_choices = {}
+        connector = _Connector(
+            limit=self._max_connections,
+            limit_per_host=self._max_connections_per_host,
+            ssl=self._ssl,
+        )
+        # No cookies: the API is stateless, and a cookie jar would carry state between
+        # business units and tokens. No aiohttp trust_env: it would look for the API host
+        # in ~/.netrc (clashing with the bearer token) and the proxy in two threads, on
+        # every request; the proxy is chosen here instead, once per origin.
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        owner = _session_owner(session)
+        await owner.asend(None)  # started here, so the loop closes it at its shutdown
+        self._owners.append((loop, owner))
+        self._session = session
+        return session
 
     def _proxy(self, url: URL) -> _ProxyChoice:
         """The proxy (and its credentials) of a request's origin, looked up once per origin."""
@@ -436,7 +500,10 @@ class AiohttpTransport:
             raise APIConnectionError(
                 "transport is closed", method=request.method, url=request.url, request_sent=False
             )
-        session = self._ensure_session()
+        session = self._session
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or session is None:
+            session = await self._session_here(loop)
         timeout = _client_timeout(request.timeout, request.connect_timeout)
         headers = request.headers
         proxy, proxy_authorization = (
@@ -534,8 +601,18 @@ class AiohttpTransport:
         )
 
     async def aclose(self) -> None:
-        """Close the session if this transport owns it; idempotent."""
+        """Close the session if this transport owns it; idempotent.
+
+        Only the running loop's session can be closed here; one of another loop that stopped
+        without closing is closed by that loop's shutdown.
+        """
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None and session is not self._borrowed:
-            await session.close()
+        loop = asyncio.get_running_loop()
+        check_loop_free(self._loop, loop, "this client's connection pool")
+        self._session = None
+        owners, self._owners = self._owners, []
+        for owner_loop, owner in owners:
+            if owner_loop is loop:
+                await owner.aclose()
+            elif not owner_loop.is_closed():
+                self._owners.append((owner_loop, owner))

@@ -18,6 +18,7 @@ every task has finished.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import (
     AsyncIterable,
@@ -29,11 +30,13 @@ from collections.abc import (
 )
 from typing import Any, Generic, TypeVar
 
-from godeploy._exceptions import RequestValidationError
+from godeploy._config import check_option, integer_at_least, is_callable, optional, strict_bool
 from godeploy._lifecycle import AsyncClosing
 from godeploy._telemetry import FanOutScope
 
 __all__ = ["FanOut"]
+
+logger = logging.getLogger("godeploy")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -53,6 +56,9 @@ class FanOut(AsyncClosing, Generic[In, Out]):
             (wrap expected failures into results instead).
         concurrency: the most inputs in flight at once.
         ordered: yield results in input order instead of completion order.
+        max_connections: the connection pool the work shares, if it has a limit. A
+            `concurrency` above it would only queue for connections: the fan-out runs at the
+            pool's size instead, and logs one WARNING saying so.
         scope: the telemetry of this fan-out (its span, opened when the run starts and closed
             when it stops); `work` is expected to be wrapped by it already.
     """
@@ -64,12 +70,24 @@ class FanOut(AsyncClosing, Generic[In, Out]):
         *,
         concurrency: int = 16,
         ordered: bool = False,
+        max_connections: int | None = None,
         scope: FanOutScope | None = None,
     ) -> None:
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-            raise RequestValidationError(
-                f"concurrency must be an integer >= 1, got {concurrency!r}"
+        check_option("work", work, is_callable)
+        check_option("concurrency", concurrency, integer_at_least(1))
+        check_option("ordered", ordered, strict_bool)
+        check_option("max_connections", max_connections, optional(integer_at_least(1)))
+        if max_connections is not None and concurrency > max_connections:
+            logger.warning(
+                "fan-out: concurrency=%d is more than the connection pool holds "
+                "(max_connections=%d): %d run at a time; for more, raise "
+                "GoDeployClient(max_connections=...)",
+                concurrency,
+                max_connections,
+                max_connections,
+                extra={"concurrency": concurrency, "max_connections": max_connections},
             )
+            concurrency = max_connections
         self._inputs = inputs
         self._work = work
         self.concurrency = concurrency

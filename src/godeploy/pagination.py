@@ -15,8 +15,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from attrs import define, evolve
 from yarl import URL
 
+from godeploy._config import check_option, integer_at_least, optional
 from godeploy._core import CallOptions, ClientCore
-from godeploy._exceptions import PaginationError, RequestValidationError
+from godeploy._exceptions import PaginationError
 from godeploy._generated.models import Links, PageInfo
 from godeploy._generated.operations import Operation
 
@@ -79,9 +80,9 @@ class AsyncPager(Generic[T]):
         start_page: int = 1,
         max_items: int | None = None,
     ) -> None:
-        _check_positive("page_size", page_size, allow_none=True)
-        _check_positive("start_page", start_page)
-        _check_positive("max_items", max_items, allow_none=True, allow_zero=True)
+        check_option("page_size", page_size, optional(integer_at_least(1)))
+        check_option("start_page", start_page, integer_at_least(1))
+        check_option("max_items", max_items, optional(integer_at_least(0)))
         self._core = core
         self._operation = operation
         self._url = url
@@ -271,14 +272,3 @@ def _page_number(value: object, *, default: int) -> int:
     if number < 1:
         raise PaginationError(f"the next link has a bad _page: {value!r}")
     return number
-
-
-def _check_positive(
-    name: str, value: int | None, *, allow_none: bool = False, allow_zero: bool = False
-) -> None:
-    """Check a paging option before anything is sent."""
-    if value is None and allow_none:
-        return
-    lowest = 0 if allow_zero else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise RequestValidationError(f"{name} must be an integer >= {lowest}, got {value!r}")

@@ -206,7 +206,7 @@ def test_cancel_during_a_token_refresh():
                 # The others go on: one of them refreshes if the cancelled one did not finish.
                 orders = await asyncio.gather(*tasks[1:])
                 assert [o.id for o in orders] == order_ids[1:]
-                assert client.stats["token_refreshes"] >= 2
+                assert client.stats["token_refreshes"] >= 1
                 return Outcome(cancelled, asked - before, steps)
 
             outcomes.append(run_example(server, audited(server, make, scenario)))

@@ -1,9 +1,9 @@
 """Every fault FakeGoDeploy can inject against every kind of call: get, list, create, fan-out.
 
 A GET recovers within the retry policy when the fault is transient and raises its documented
-typed error when it is not; a create is sent once, never twice, and says when its outcome is
-unknown; a fan-out over the reference's 4150 orders with 5% of its requests faulted yields
-exactly one result per order.
+typed error when it is not; a create is sent once, never twice (unless the API refused it: a
+429), and says when its outcome is unknown; a fan-out over the reference's 4150 orders with 5%
+of its requests faulted yields exactly one result per order.
 """
 
 from __future__ import annotations
@@ -242,7 +242,12 @@ async def test_create_is_sent_once_and_reconciles_to_one_order(fake_godeploy, ki
             assert caught.value.purchase_order_reference == reference
             assert "may or may not exist" in str(caught.value)
         await asyncio.sleep(0.02)
-        assert fake_godeploy.count("createOrder") == 1  # never sent a second time
+        if kind.id == "429-retry-after":
+            # A 429 proves the API refused it: retried like a GET, until the retries ran out.
+            assert "nothing was created" in str(caught.value)
+            assert fake_godeploy.count("createOrder") == 4
+        else:
+            assert fake_godeploy.count("createOrder") == 1  # never sent a second time
         assert fake_godeploy.orders_created == int(kind.stored)
 
         # The README's reconciliation: look for the reference, create only if it is absent.

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from attrs import define, field
 
-from godeploy._config import Timeout
+from godeploy._config import Timeout, check_option, integer_at_least, optional
 from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
@@ -119,6 +119,7 @@ class OrderItems(Resource):
             A `FanOut` to iterate with `async for`.
         """
         options = self._options(business_unit_id, timeout, max_retries)
+        check_option("page_size", page_size, optional(integer_at_least(1)))
 
         async def fetch(order: int | Order) -> OrderItemsResult:
             order_id = order.id if isinstance(order, Order) else order
@@ -139,7 +140,14 @@ class OrderItems(Resource):
         telemetry = self._core.telemetry
         scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
         work = fetch if scope is None else scope.wrap(fetch, failed=_failed)
-        return FanOut(orders, work, concurrency=concurrency, ordered=ordered, scope=scope)
+        return FanOut(
+            orders,
+            work,
+            concurrency=concurrency,
+            ordered=ordered,
+            max_connections=getattr(self._core.transport, "max_connections", None),
+            scope=scope,
+        )
 
 
 def _failed(result: OrderItemsResult) -> bool:

@@ -113,8 +113,10 @@ class Orders(Resource):
 
         Pass either a `CreateOrderRequest` or its fields as keywords. The API has no
         idempotency key, so the request is repeated only after a failure that provably
-        happened before it was sent (a connect error); any failure after that raises
-        `OrderOutcomeUnknownError` and the order may exist.
+        happened before it was sent (a connect error) or an answer that proves the API
+        refused it (a 429, after its pause; a 408); any other failure after it was sent
+        raises `OrderOutcomeUnknownError` and the order may exist, closing the client
+        meanwhile included.
 
         Args:
             request: the whole request, as the generated model.
@@ -124,7 +126,7 @@ class Orders(Resource):
             contact_email: required when `email_keys` is true.
             business_unit_id: overrides the client's business unit.
             timeout: seconds, or a `Timeout`.
-            max_retries: overrides the client's retries (of connect errors only).
+            max_retries: overrides the client's retries (of connect errors and refusals).
 
         Returns:
             The created order (status `New`).
