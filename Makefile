@@ -46,12 +46,13 @@ $(BENCH_STAMP): pyproject.toml constraints.txt
 	$(BENCH_VENV)/bin/python -m pip install --quiet -c constraints.txt -e '.[dev,cli,fleet,bench]'
 	touch $(BENCH_STAMP)
 
+# The demos are scripts in examples/, not commands of the installed `godeploy`.
 demo: $(STAMP)
-	$(BIN)/godeploy demo
+	$(BIN)/python examples/demo.py
 
 # Redis, a capped fake API and 3 fleet workers in their own processes; one is SIGKILLed.
 demo-fleet: $(STAMP)
-	$(BIN)/godeploy fleet demo
+	$(BIN)/python examples/fleet_demo.py
 
 test: lint typecheck pytest
 

@@ -1,6 +1,7 @@
 """pytest setup shared by the whole suite.
 
 A test that takes a `reference_example` argument runs once per JSON body of the reference.
+godeploy's pytest plugin is opt-in: `pytest_plugins` below loads it, as users do.
 Helpers (clients of the fake, leak checks) are in `tests.support`; pytest's `pythonpath`
 puts the repository root on the path, so every module imports them as `tests.<module>`.
 No test sees the machine's proxy variables, or its `GODEPLOY_*` settings, unless it sets them
@@ -16,7 +17,11 @@ from collections.abc import Callable, Mapping
 
 import pytest
 
+from godeploy.testing import RedisServer
 from tests.reference_examples import REFERENCE_EXAMPLES
+
+# godeploy's fixtures are opt-in, as for any project that uses them.
+pytest_plugins = ["godeploy.testing.pytest_plugin"]
 
 PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -60,6 +65,12 @@ def _no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in PROXY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
+
+
+@pytest.fixture
+def redis_server(godeploy_redis_server: RedisServer) -> RedisServer:
+    """The plugin's `godeploy_redis_server`, under the short name this suite uses."""
+    return godeploy_redis_server
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -14,7 +14,8 @@ import asyncio
 import os
 import time
 
-from godeploy.cli._fleet_demo import FleetProcesses, fleet_processes
+from examples.fleet_processes import FleetProcesses, fleet_processes
+
 from godeploy.fleet import Fleet
 from godeploy.testing import FakeGoDeploy, RedisServer
 

@@ -16,6 +16,7 @@ from godeploy.testing import FakeGoDeploy
 API_FAILED = 1
 INPUT_REFUSED = 2
 FILE_REFUSED = "error: Invalid value for '--file'"
+SOME_UUID = "9a3f1c52-6f2e-4d11-8a55-3c1f0e7b2d90"
 
 
 def _unused_port() -> int:
@@ -106,9 +107,18 @@ async def test_unreachable_api_is_one_line_and_exit_1(run_godeploy, fake_godeplo
                 "error: invalid input: invalid order",
                 "contactEmail: required when emailKeys is true",
                 "orderItems[0].featureSetId",
-                "orderItems[0].quantity: required: an integer >= 1",
+                "orderItems[0].quantity: must be an integer >= 1, got 0",
             ],
             id="invalid-values",
+        ),
+        pytest.param(
+            {
+                "purchaseOrderReference": "PO-1",
+                "emailKeys": "no",
+                "orderItems": [{"featureSetId": SOME_UUID, "quantity": 1}],
+            },
+            ["error: invalid input: invalid order (emailKeys)", "emailKeys: must be true or false"],
+            id="wrong-type-is-not-required",
         ),
         pytest.param(
             {"purchaseOrderReference": "PO-1", "emailKeys": False, "orderItems": [{"qty": 1}]},
@@ -133,6 +143,7 @@ async def test_invalid_order_file_is_refused_with_exit_2(
     (line,) = result.stderr.splitlines()
     for fragment in expected:
         assert fragment in line
+    assert "required" not in line.replace("required when emailKeys is true", "")
     assert fake_godeploy.count("createOrder") == 0  # nothing was sent
 
 
@@ -171,16 +182,28 @@ async def test_usage_errors_exit_2(godeploy, run_godeploy, fake_godeploy: FakeGo
     assert half_configured.exit_code == INPUT_REFUSED
     assert half_configured.error_lines[0].startswith("error: missing GODEPLOY_BUSINESS_UNIT_ID")
     assert bad_uuid.exit_code == INPUT_REFUSED
+    # The SDK's check and words, naming the argument as the command's help does.
     assert bad_uuid.error_lines == [
-        "error: invalid input: productId must be a UUID, got 'not-a-uuid'"
+        "error: Invalid value for 'PRODUCT_ID': productId must be a UUID, got 'not-a-uuid' "
+        "(see 'godeploy products get --help')"
     ]
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        pytest.param(("orders", "get", "abc"), "error: Invalid value for 'order_id'", id="not-int"),
-        pytest.param(("orders", "get", "0"), "error: Invalid value for 'order_id'", id="below-min"),
+        pytest.param(("orders", "get", "abc"), "error: Invalid value for 'ORDER_ID'", id="not-int"),
+        pytest.param(("orders", "get", "0"), "error: Invalid value for 'ORDER_ID'", id="below-min"),
+        pytest.param(
+            ("orders", "list", "--page-size", "0"),
+            "error: Invalid value for '--page-size': page_size must be an integer >= 1, got 0",
+            id="sdk-check-named-by-flag",
+        ),
+        pytest.param(
+            ("order-items", "fan-out", "1", "--concurrency", "0"),
+            "error: Invalid value for '--concurrency' / '-c': concurrency must be",
+            id="fan-out-concurrency",
+        ),
         pytest.param(("orders", "list", "--nope"), "error: No such option: --nope", id="option"),
         pytest.param(("orders", "create"), "error: Missing option '--file'", id="missing"),
     ],

@@ -1,7 +1,8 @@
 """The pytest plugin: its fixtures in a project of their own, with and without pytest-asyncio.
 
 Each case runs pytest in a subprocess on a throwaway project, so the plugin is loaded the way
-users get it: through the `pytest11` entry point.
+users get it: opted in with `pytest_plugins` in the project's conftest.py. A project that does
+not opt in gets nothing from godeploy.
 """
 
 from __future__ import annotations
@@ -34,8 +35,12 @@ def write(project: Path, name: str, text: str) -> None:
     (project / name).write_text(textwrap.dedent(text), encoding="utf-8")
 
 
+OPT_IN = 'pytest_plugins = ["godeploy.testing.pytest_plugin"]\n'
+
+
 def async_project(project: Path) -> Path:
     """A project configured like this repository: asyncio auto mode, warnings are errors."""
+    write(project, "conftest.py", OPT_IN)
     write(
         project,
         "pytest.ini",
@@ -161,11 +166,55 @@ def test_without_pytest_asyncio_the_plugin_loads_and_fixtures_skip(tmp_path):
             raise AssertionError("unreachable")
         """,
     )
+    write(
+        tmp_path,
+        "test_sync.py",
+        """
+        def test_thread(fake_godeploy_thread):
+            assert fake_godeploy_thread.running
+        """,
+    )
     write(tmp_path, "pytest.ini", "[pytest]\nfilterwarnings = error\n")
-    result = run_pytest(tmp_path, "-p", "no:godeploy", "-p", "no:asyncio")
+    result = run_pytest(tmp_path, "-p", "no:asyncio")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 skipped" in result.stdout
+    assert "1 passed, 2 skipped" in result.stdout
     assert "needs pytest-asyncio" in result.stdout
+
+
+def _fixture_names(listing: str) -> set[str]:
+    """The fixtures `pytest --fixtures` lists (`name -- where` or `name [scope] -- where`)."""
+    return set(re.findall(r"^([a-z_]\w*)(?: \[\w+ scope\])? -- ", listing, re.MULTILINE))
+
+
+def test_installing_godeploy_adds_no_fixture_to_a_project(tmp_path):
+    write(tmp_path, "test_nothing.py", "def test_nothing():\n    pass\n")
+
+    result = run_pytest(tmp_path, "--fixtures")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "godeploy" not in result.stdout
+    assert "redis_server" not in _fixture_names(result.stdout)
+
+
+def test_every_fixture_of_the_plugin_says_godeploy(tmp_path):
+    write(tmp_path, "conftest.py", OPT_IN)
+    write(tmp_path, "test_nothing.py", "def test_nothing():\n    pass\n")
+
+    result = run_pytest(tmp_path, "--fixtures", "-v")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    ours = {
+        name
+        for name, where in re.findall(r"^(\w+)(?: \[\w+ scope\])? -- (\S+)", result.stdout, re.M)
+        if "godeploy" in where
+    }
+    assert ours == {
+        "fake_godeploy",
+        "fake_godeploy_options",
+        "fake_godeploy_thread",
+        "godeploy_client",
+        "godeploy_redis_server",
+    }
 
 
 def test_the_plugin_does_not_import_pytest_asyncio_into_the_sdk():

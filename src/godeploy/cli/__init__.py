@@ -1,11 +1,12 @@
-"""The `godeploy` command: the Order API from a shell, and the end-to-end demo.
+"""The `godeploy` command: the Order API from a shell, and a fake API server to try it on.
 
 The command needs the optional extra (`pip install 'godeploy[cli]'`, which brings typer and
 rich). Importing this package does not import them: `main()` does, so that without the extra
 the command can still say what to install instead of failing with a traceback.
 
 Exit codes: 0 on success, 1 when the API or the network failed, 2 when the input was refused
-(bad usage, an invalid order file, a validation error), 130 when interrupted.
+(bad usage, an invalid order file, a validation error), 130 when interrupted, 141 when the
+reader of stdout went away (`| head -1`: quietly, as a command killed by SIGPIPE).
 """
 
 from __future__ import annotations

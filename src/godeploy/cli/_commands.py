@@ -1,18 +1,22 @@
-"""What each command does, as coroutines over an open client (`_app` wires them to typer)."""
+"""What each command does, as coroutines over an open client (`_app` wires them to typer).
+
+Every async generator here is closed by its consumer with `closing()`, and closes the
+iterators it reads the same way: when a consumer stops early (a closed pipe, Ctrl-C, an
+error), their cleanup has run before the consumer's `async with` exits, never later from
+asyncio's finaliser.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import TypeVar
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from rich.progress import Progress, TaskID
 
 from godeploy import AsyncPager, GoDeployClient, Order, OrderItemsResult
-from godeploy.cli._connection import ConnectionSettings, open_client
 from godeploy.cli._errors import CommandError, describe_error
-from godeploy.cli._order_file import read_order_file
 from godeploy.cli._render import (
     FEATURE_SET_VIEW,
     ORDER_ITEM_VIEW,
@@ -24,6 +28,7 @@ from godeploy.cli._render import (
 
 __all__ = [
     "ORDERS_PAGE_SIZE",
+    "closing",
     "create_order",
     "fan_out_order_items",
     "get_feature_set",
@@ -43,31 +48,45 @@ ORDERS_PAGE_SIZE = 100
 """Orders per page when streaming every order into a fan-out: 42 requests for 4150 orders."""
 
 
+@asynccontextmanager
+async def closing(iterator: AsyncIterator[T]) -> AsyncIterator[AsyncIterator[T]]:
+    """`contextlib.aclosing` for any async iterator: its `aclose()`, if it has one, on exit.
+
+    An async generator left suspended is otherwise closed by asyncio's finaliser, at some
+    later time, after whatever its cleanup needs (a connection, a Redis pool) may be gone.
+    """
+    try:
+        yield iterator
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 def effective_page_size(page_size: int, limit: int | None) -> int:
-    """No bigger a page than the limit needs (`--limit 5` asks for 5 items, not 100)."""
-    return page_size if limit is None else min(page_size, limit)
+    """No bigger a page than the limit needs (`--limit 5` asks for 5 items, not 100).
+
+    A limit below 1 leaves the page size alone: the SDK refuses it under its own name.
+    """
+    return page_size if limit is None or limit < 1 else min(page_size, limit)
 
 
 async def list_products(
-    settings: ConnectionSettings, output: Output, *, limit: int | None, page_size: int
+    client: GoDeployClient, output: Output, *, limit: int | None, page_size: int
 ) -> None:
     """`godeploy products list`."""
-    async with open_client(settings, output.notice) as client:
-        pager = client.products.list(
-            page_size=effective_page_size(page_size, limit), max_items=limit
-        )
-        await print_listing(output, pager, PRODUCT_VIEW, limit=limit)
+    pager = client.products.list(page_size=effective_page_size(page_size, limit), max_items=limit)
+    await print_listing(output, pager, PRODUCT_VIEW, limit=limit)
 
 
-async def get_product(settings: ConnectionSettings, output: Output, product_id: str) -> None:
+async def get_product(client: GoDeployClient, output: Output, product_id: str) -> None:
     """`godeploy products get PRODUCT_ID`."""
-    async with open_client(settings, output.notice) as client:
-        product = await client.products.get(product_id)
+    product = await client.products.get(product_id)
     output.show_one(product, f"Product {product.code}")
 
 
 async def list_feature_sets(
-    settings: ConnectionSettings,
+    client: GoDeployClient,
     output: Output,
     product_id: str,
     *,
@@ -75,24 +94,22 @@ async def list_feature_sets(
     page_size: int,
 ) -> None:
     """`godeploy feature-sets list PRODUCT_ID`."""
-    async with open_client(settings, output.notice) as client:
-        pager = client.feature_sets.list(
-            product_id, page_size=effective_page_size(page_size, limit), max_items=limit
-        )
-        await print_listing(output, pager, FEATURE_SET_VIEW, limit=limit)
+    pager = client.feature_sets.list(
+        product_id, page_size=effective_page_size(page_size, limit), max_items=limit
+    )
+    await print_listing(output, pager, FEATURE_SET_VIEW, limit=limit)
 
 
 async def get_feature_set(
-    settings: ConnectionSettings, output: Output, product_id: str, feature_set_id: str
+    client: GoDeployClient, output: Output, product_id: str, feature_set_id: str
 ) -> None:
     """`godeploy feature-sets get PRODUCT_ID FEATURE_SET_ID`."""
-    async with open_client(settings, output.notice) as client:
-        feature_set = await client.feature_sets.get(product_id, feature_set_id)
+    feature_set = await client.feature_sets.get(product_id, feature_set_id)
     output.show_one(feature_set, f"Feature set {feature_set.name}")
 
 
 async def list_orders(
-    settings: ConnectionSettings,
+    client: GoDeployClient,
     output: Output,
     *,
     limit: int | None,
@@ -100,36 +117,29 @@ async def list_orders(
     concurrency: int = 1,
 ) -> None:
     """`godeploy orders list [--concurrency N]`."""
-    async with open_client(settings, output.notice) as client:
-        pager = client.orders.list(
-            page_size=effective_page_size(page_size, limit),
-            max_items=limit,
-            concurrency=concurrency,
-        )
-        await print_listing(output, pager, ORDER_VIEW, limit=limit)
+    pager = client.orders.list(
+        page_size=effective_page_size(page_size, limit), max_items=limit, concurrency=concurrency
+    )
+    await print_listing(output, pager, ORDER_VIEW, limit=limit)
 
 
-async def get_order(settings: ConnectionSettings, output: Output, order_id: int) -> None:
+async def get_order(client: GoDeployClient, output: Output, order_id: int) -> None:
     """`godeploy orders get ORDER_ID`."""
-    async with open_client(settings, output.notice) as client:
-        order = await client.orders.get(order_id)
+    order = await client.orders.get(order_id)
     output.show_one(order, f"Order {order.id}")
 
 
 async def create_order(
-    settings: ConnectionSettings, output: Output, order_file: Path, *, once: bool = False
+    client: GoDeployClient, output: Output, order: dict[str, Any], *, once: bool = False
 ) -> None:
-    """`godeploy orders create --file order.json [--once]`."""
-    # Read before connecting: a bad file must not cost a request (or start a fake).
-    keywords = read_order_file(order_file)
-    async with open_client(settings, output.notice) as client:
-        create = client.orders.create_once if once else client.orders.create
-        order = await create(**keywords)
-    output.show_one(order, f"Order {order.id} created" if not once else f"Order {order.id}")
+    """`godeploy orders create --file order.json [--once]`: `order` is the file, as keywords."""
+    create = client.orders.create_once if once else client.orders.create
+    created = await create(**order)
+    output.show_one(created, f"Order {created.id}" if once else f"Order {created.id} created")
 
 
 async def list_order_items(
-    settings: ConnectionSettings,
+    client: GoDeployClient,
     output: Output,
     order_id: int,
     *,
@@ -137,15 +147,14 @@ async def list_order_items(
     page_size: int,
 ) -> None:
     """`godeploy order-items list ORDER_ID`."""
-    async with open_client(settings, output.notice) as client:
-        pager = client.order_items.list(
-            order_id, page_size=effective_page_size(page_size, limit), max_items=limit
-        )
-        await print_listing(output, pager, ORDER_ITEM_VIEW, limit=limit)
+    pager = client.order_items.list(
+        order_id, page_size=effective_page_size(page_size, limit), max_items=limit
+    )
+    await print_listing(output, pager, ORDER_ITEM_VIEW, limit=limit)
 
 
 async def fan_out_order_items(
-    settings: ConnectionSettings,
+    client: GoDeployClient,
     output: Output,
     order_ids: list[int],
     *,
@@ -161,13 +170,13 @@ async def fan_out_order_items(
         CommandError: some orders could not be fetched.
     """
     started = time.perf_counter()
-    async with open_client(settings, output.notice) as client:
-        sink = output.items(ORDER_ITEM_VIEW)
-        orders = items = failed = 0
-        with output.progress(transient=True) as progress:
-            task = progress.add_task("order items", total=len(order_ids) or None)
-            set_total = total_setter(progress, task)
-            source = order_ids or stream_all_orders(client, total_known=set_total)
+    sink = output.items(ORDER_ITEM_VIEW)
+    orders = items = failed = 0
+    with output.progress(transient=True) as progress:
+        task = progress.add_task("order items", total=len(order_ids) or None)
+        all_orders_stream = stream_all_orders(client, total_known=total_setter(progress, task))
+        async with closing(all_orders_stream):
+            source = order_ids or all_orders_stream
             async with client.order_items.for_orders(
                 source, concurrency=concurrency, ordered=True
             ) as results:
@@ -178,8 +187,8 @@ async def fan_out_order_items(
                     for item in result.items:
                         sink.add(item)
                     progress.advance(task)
-        sink.finish()
-        stats = client.stats
+    sink.finish()
+    stats = client.stats
     output.notice(
         f"fetched {items} items of {orders} orders in {time.perf_counter() - started:.1f}s "
         f"({stats['requests']} requests, {stats['retries']} retries, concurrency {concurrency})"
@@ -220,12 +229,13 @@ async def stream_all_orders(
         Each order, as soon as its page arrives.
     """
     first = True
-    async for page in client.orders.list(page_size=ORDERS_PAGE_SIZE).pages():
-        if first:
-            total_known(page.page_info.total_item_count)
-            first = False
-        for order in page.items:
-            yield order
+    async with closing(client.orders.list(page_size=ORDERS_PAGE_SIZE).pages()) as pages:
+        async for page in pages:
+            if first:
+                total_known(page.page_info.total_item_count)
+                first = False
+            for order in page.items:
+                yield order
 
 
 async def print_listing(
@@ -233,8 +243,10 @@ async def print_listing(
 ) -> None:
     """Print every item of a listing, with a progress bar when it spans several pages."""
     sink = output.items(view)
-    async for item in _items_with_progress(output, pager, limit=limit, description=view.title):
-        sink.add(item)
+    items = _items_with_progress(output, pager, limit=limit, description=view.title)
+    async with closing(items):
+        async for item in items:
+            sink.add(item)
     sink.finish()
 
 
@@ -246,18 +258,19 @@ async def _items_with_progress(
     task: TaskID | None = None
     emitted = 0
     try:
-        async for page in pager.pages():
-            wanted = page.page_info.total_item_count if limit is None else limit
-            wanted = min(wanted, page.page_info.total_item_count)
-            if progress is None and page.has_next and wanted > len(page.items):
-                progress = output.progress(transient=True)
-                progress.start()
-                task = progress.add_task(description, total=wanted)
-            for item in page.items[: None if limit is None else limit - emitted]:
-                yield item
-                emitted += 1
-            if progress is not None and task is not None:
-                progress.update(task, completed=emitted)
+        async with closing(pager.pages()) as pages:
+            async for page in pages:
+                wanted = page.page_info.total_item_count if limit is None else limit
+                wanted = min(wanted, page.page_info.total_item_count)
+                if progress is None and page.has_next and wanted > len(page.items):
+                    progress = output.progress(transient=True)
+                    progress.start()
+                    task = progress.add_task(description, total=wanted)
+                for item in page.items[: None if limit is None else limit - emitted]:
+                    yield item
+                    emitted += 1
+                if progress is not None and task is not None:
+                    progress.update(task, completed=emitted)
     finally:
         if progress is not None:
             progress.stop()

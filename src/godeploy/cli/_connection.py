@@ -1,15 +1,17 @@
 """Where a command sends its requests: the connection options, stated once, and its client.
 
 Every command that talks to the API takes the same options, after its own name
-(`godeploy orders list --token ...`), each also read from its environment variable. A command
-gets them with one decorator, checked, as its first argument:
+(`godeploy orders list --token ...`) or before it, on the group (`godeploy --token ... orders
+list`), each also read from its environment variable; a flag after the command's name wins,
+then one on the group, then the variable. A command gets them with one decorator, checked, as
+its first argument:
 
     @orders_app.command("list")
     @with_connection
     def orders_list(connection: ConnectionSettings, limit: Limit = None) -> None: ...
 
 Without a token and a business unit the command refuses (exit code 2) and names the variables
-to set: an embedded fake is used only with `--fake` (and by `demo` and `fake-server`).
+to set: an embedded fake is used only with `--fake` (and by `fake-server`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ __all__ = [
     "FAKE_SEED",
     "ConnectionSettings",
     "connection_settings",
+    "from_group",
     "open_client",
     "with_connection",
+    "with_group_options",
 ]
 
 P = ParamSpec("P")
@@ -114,6 +118,59 @@ _OPTIONS: dict[str, tuple[Any, object]] = {
 }
 # The click context that `with_connection` asks typer for, under a name no command uses.
 _CONTEXT = "connection_context"
+# Where the group's callback leaves the options given on its command line (click's `meta` is
+# shared by a context and all its children).
+_GROUP_OPTIONS = "godeploy.group_options"
+
+
+def _from_command_line(context: typer.Context, name: str) -> bool:
+    """Whether the option was given on the command line (not its variable, not its default)."""
+    source = context.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def from_group(context: typer.Context, name: str) -> Any:
+    """The value of an option given on the group's command line (`godeploy --json ...`), or None."""
+    return context.meta.get(_GROUP_OPTIONS, {}).get(name)
+
+
+def with_group_options(
+    extra: dict[str, tuple[Any, object]],
+) -> Callable[[Callable[P, None]], Callable[P, None]]:
+    """Give the group's callback the connection options and `extra` ones (`--json`).
+
+    What the command line gave them is kept for the command that runs (`from_group`); their
+    variables are read by each command itself, so a flag on the group beats a variable.
+    """
+
+    def decorate(callback: Callable[P, None]) -> Callable[P, None]:
+        signature = inspect.signature(callback, eval_str=True)
+        options = {**_OPTIONS, **extra}
+        added = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=a)
+            for name, (a, default) in options.items()
+        ]
+        context = inspect.Parameter(
+            _CONTEXT, inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context
+        )
+        parameters = [*signature.parameters.values(), *added, context]
+
+        @functools.wraps(callback)
+        def run(*positional: Any, **arguments: Any) -> None:
+            click_context = arguments.pop(_CONTEXT)
+            given = {name: arguments.pop(name) for name in options}
+            click_context.meta[_GROUP_OPTIONS] = {
+                name: value
+                for name, value in given.items()
+                if _from_command_line(click_context, name)
+            }
+            callback(*positional, **arguments)
+
+        run.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        run.__annotations__ = {parameter.name: parameter.annotation for parameter in parameters}
+        return run
+
+    return decorate
 
 
 @define(frozen=True, kw_only=True)
@@ -223,6 +280,10 @@ def with_connection(
     def run(**arguments: Any) -> None:
         click_context = arguments.pop(_CONTEXT)
         options = {name: arguments.pop(name) for name in _OPTIONS}
+        for name in _OPTIONS:
+            group_value = from_group(click_context, name)
+            if group_value is not None and not _from_command_line(click_context, name):
+                options[name] = group_value
         arguments.update(dict.fromkeys(contexts, click_context))
         settings = connection_settings(click_context, **options)
         command(settings, **arguments)  # type: ignore[call-arg]

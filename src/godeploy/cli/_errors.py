@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
@@ -29,6 +30,7 @@ from godeploy.cli._render import STDERR
 
 __all__ = [
     "EXIT_API_ERROR",
+    "EXIT_CLOSED_PIPE",
     "EXIT_INTERRUPTED",
     "EXIT_USAGE",
     "CommandError",
@@ -45,6 +47,10 @@ EXIT_USAGE = 2
 """The input was refused: bad usage, an invalid file, a validation error (click uses 2 too)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C, as shells report SIGINT."""
+EXIT_CLOSED_PIPE = 128 + signal.SIGPIPE
+"""141: the reader of stdout went away (`godeploy orders list --json | head -1`), as shells
+report a command ended by SIGPIPE (`yes | head -1`): quietly, and never 1, which says the
+API failed."""
 
 # The first match wins, so subclasses come before their bases.
 _LABELS: tuple[tuple[type[GoDeployError], str], ...] = (
@@ -119,6 +125,10 @@ def run_app(app: typer.Typer, *, prog_name: str) -> NoReturn:
     """
     try:
         code = app(prog_name=prog_name, standalone_mode=False)
+        # Flushed here, not at exit: a reader that went away is seen while it can be handled.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _closed_pipe()
     except typer.TyperException as error:  # click's ClickException, as typer vendors it
         # Building a NoArgsIsHelpError printed the help already; it only sets the exit code.
         if type(error).__name__ != "NoArgsIsHelpError":
@@ -150,15 +160,19 @@ def run_async(command: Callable[[], Coroutine[Any, Any, None]]) -> None:
     except GoDeployError as error:
         fail(describe_error(error), exit_code_of(error))
     except BrokenPipeError:
-        # The reader went away (`godeploy orders list --json | head`): stop quietly, and keep
-        # Python from complaining again when it flushes stdout at exit.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(EXIT_API_ERROR) from None
+        _closed_pipe()
     except OSError as error:
         # A file that cannot be read, a port already taken, a closed pipe: no traceback.
         fail(_describe_os_error(error), EXIT_API_ERROR)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _closed_pipe() -> NoReturn:
+    """The reader of stdout went away: stop quietly with 141 (see `EXIT_CLOSED_PIPE`)."""
+    # What is still buffered can go nowhere; keep Python from failing again on it at exit.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise SystemExit(EXIT_CLOSED_PIPE) from None
 
 
 def _describe_os_error(error: OSError) -> str:

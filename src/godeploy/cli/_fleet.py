@@ -19,16 +19,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from godeploy import GoDeployClient
 from godeploy.cli._commands import _report_failure as report_failure
-from godeploy.cli._commands import stream_all_orders, total_setter
-from godeploy.cli._connection import ConnectionSettings, open_client, with_connection
+from godeploy.cli._commands import closing, stream_all_orders, total_setter
+from godeploy.cli._connection import ConnectionSettings, with_connection
 from godeploy.cli._errors import EXIT_USAGE, CommandError, run_async
 from godeploy.cli._render import ORDER_ITEM_VIEW, Output
 
 if TYPE_CHECKING:
     from godeploy.fleet import Fleet, FleetReport
 
-__all__ = ["fan_out_on_fleet", "fleet_app", "until_created"]
+__all__ = ["fan_out_on_fleet", "fleet_app", "until_created", "with_reports"]
 
 _MISSING_EXTRA = "the fleet needs its extra: pip install 'godeploy[fleet]'"
 _REPORT_EVERY = 1.0
@@ -140,8 +141,6 @@ async def run_worker(
         )
     with _fleet_extra():
         from godeploy.fleet import FleetLimits, FleetWorker
-    from godeploy import GoDeployClient
-
     token, unit, base_url = settings.token, settings.business_unit_id, settings.base_url
     insecure = settings.allow_insecure_http
     # The 429 pause, the retry budget and the rate (if any) shared by every worker.
@@ -180,15 +179,6 @@ async def run_worker(
         f"fleet worker {os.getpid()}: {worker.jobs_complete} chunks done, "
         f"{worker.jobs_retried} handed back, {worker.jobs_failed} failed"
     )
-
-
-@fleet_app.command("demo")
-def demo() -> None:
-    """The fleet end to end: Redis, a capped fake API and 3 workers, one SIGKILLed mid-run."""
-    from godeploy.cli._fleet_demo import run_fleet_demo  # only the demo needs it
-
-    output = Output(json_lines=False)
-    run_async(lambda: run_fleet_demo(output))
 
 
 @fleet_app.command("status")
@@ -239,7 +229,7 @@ def _report_fields(report: FleetReport) -> dict[str, Any]:
 
 
 async def fan_out_on_fleet(
-    settings: ConnectionSettings,
+    client: GoDeployClient,
     output: Output,
     order_ids: list[int],
     *,
@@ -266,8 +256,9 @@ async def fan_out_on_fleet(
         task = progress.add_task("order items", total=len(order_ids) or None)
         source: list[int] | AsyncIterator[Any] = order_ids
         if all_orders:
-            client = await stack.enter_async_context(open_client(settings, output.notice))
-            source = stream_all_orders(client, total_known=total_setter(progress, task))
+            source = await stack.enter_async_context(
+                closing(stream_all_orders(client, total_known=total_setter(progress, task)))
+            )
 
         def describe(report: FleetReport) -> None:
             progress.update(
@@ -283,13 +274,14 @@ async def fan_out_on_fleet(
                     fleet.submit(source, chunk_size=chunk_size, run_id=run_id)
                 )
                 await until_created(fleet, run_id, submit)
-                async for result in _with_reports(fleet, run_id, describe):
-                    orders += 1
-                    items += len(result.items)
-                    report_failure(output, result)
-                    for item in result.items:
-                        sink.add(item)
-                    progress.advance(task)
+                async with closing(with_reports(fleet, run_id, describe)) as results:
+                    async for result in results:
+                        orders += 1
+                        items += len(result.items)
+                        report_failure(output, result)
+                        for item in result.items:
+                            sink.add(item)
+                        progress.advance(task)
         except BaseException as error:
             with contextlib.suppress(Exception):
                 await asyncio.shield(fleet.cancel(run_id))
@@ -310,16 +302,17 @@ async def fan_out_on_fleet(
         )
 
 
-async def _with_reports(
+async def with_reports(
     fleet: Fleet, run_id: str, describe: Callable[[FleetReport], None]
 ) -> AsyncIterator[Any]:
     """The run's results; about once a second, the run's counters for the progress bar."""
     last = time.monotonic()
-    async for result in fleet.results(run_id):
-        yield result
-        if time.monotonic() - last >= _REPORT_EVERY:
-            last = time.monotonic()
-            describe(await fleet.report(run_id))
+    async with closing(fleet.results(run_id)) as results:
+        async for result in results:
+            yield result
+            if time.monotonic() - last >= _REPORT_EVERY:
+                last = time.monotonic()
+                describe(await fleet.report(run_id))
 
 
 async def until_created(fleet: Fleet, run_id: str, submit: asyncio.Task[Any]) -> None:

@@ -23,14 +23,15 @@ _REQUEST_KEYS = _json_to_attribute(CreateOrderRequest)
 _ITEM_KEYS = _json_to_attribute(CreateOrderItem)
 
 
-def read_order_file(path: Path) -> dict[str, Any]:
+def read_order_file(path: Path | str) -> dict[str, Any]:
     """Read a create-order body and return the keywords of `client.orders.create`.
 
     Only the shape is checked here (a JSON object with the reference's camelCase keys); the
     values are passed on as they are, so the SDK's own checks name every bad field at once.
 
     Args:
-        path: a JSON file like the reference's "Create an Order" example request.
+        path: a JSON file like the reference's "Create an Order" example request (the
+            `--file` option's parser: it is read while the command line is parsed).
 
     Returns:
         `purchase_order_reference`, `email_keys`, `contact_email` and `order_items` (each item
@@ -39,6 +40,7 @@ def read_order_file(path: Path) -> dict[str, Any]:
     Raises:
         click.BadParameter: the file cannot be read, is not JSON, or has unknown keys (exit 2).
     """
+    path = Path(path)
     body = _load_json(path)
     if not isinstance(body, dict):
         raise _bad_file(f"{path} is not a JSON object")

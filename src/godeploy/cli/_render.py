@@ -38,9 +38,18 @@ __all__ = [
 T = TypeVar("T")
 
 
+class _Console(Console):
+    """A console whose closed pipe is the command's to handle (`_errors`: exit 141, quietly)."""
+
+    def on_broken_pipe(self) -> None:
+        # rich's own handling exits with 1, which says the API failed.
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def _console(*, stderr: bool) -> Console:
     """A console that prints text as it is: API data such as `[b]PO-1` is not rich markup."""
-    return Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+    return _Console(stderr=stderr, highlight=False, markup=False, emoji=False)
 
 
 STDOUT = _console(stderr=False)

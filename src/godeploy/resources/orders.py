@@ -470,9 +470,11 @@ def build_create_order_request(
     """
     errors: dict[str, list[str]] = {}
     if not isinstance(purchase_order_reference, str) or not purchase_order_reference.strip():
-        errors["purchaseOrderReference"] = ["required: a non-empty string"]
+        errors["purchaseOrderReference"] = [
+            _problem(purchase_order_reference, "a non-empty string")
+        ]
     if not isinstance(email_keys, bool):
-        errors["emailKeys"] = ["required: true or false"]
+        errors["emailKeys"] = [_problem(email_keys, "true or false")]
     if contact_email is not None and (
         not isinstance(contact_email, str) or "@" not in contact_email
     ):
@@ -481,7 +483,7 @@ def build_create_order_request(
         errors["contactEmail"] = ["required when emailKeys is true"]
     items: list[CreateOrderItem] = []
     if isinstance(order_items, (str, bytes, Mapping)) or not isinstance(order_items, Iterable):
-        errors["orderItems"] = ["required: a list of items"]
+        errors["orderItems"] = [_problem(order_items, "a list of items")]
     else:
         for index, entry in enumerate(order_items):
             item = _build_item(entry, f"orderItems[{index}]", errors)
@@ -518,6 +520,13 @@ def _validated(request: CreateOrderRequest) -> CreateOrderRequest:
     )
 
 
+def _problem(value: object, expected: str) -> str:
+    """`required: <expected>` when the value is missing, else what it is instead."""
+    if value is None:
+        return f"required: {expected}"
+    return f"must be {expected}, got {value!r}"
+
+
 def _build_item(entry: object, place: str, errors: dict[str, list[str]]) -> CreateOrderItem | None:
     """Check one item to order; record its problems under `place`."""
     if isinstance(entry, CreateOrderItem):
@@ -536,10 +545,10 @@ def _build_item(entry: object, place: str, errors: dict[str, list[str]]) -> Crea
     try:
         feature_set = check_uuid(feature_set_id, "featureSetId")
     except RequestValidationError:
-        errors[f"{place}.featureSetId"] = ["required: a feature set id (UUID)"]
+        errors[f"{place}.featureSetId"] = [_problem(feature_set_id, "a feature set id (UUID)")]
     quantity = values.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-        errors[f"{place}.quantity"] = ["required: an integer >= 1"]
+        errors[f"{place}.quantity"] = [_problem(quantity, "an integer >= 1")]
     for name in _ITEM_OPTIONAL_STRINGS:
         if values.get(name) is not None and not isinstance(values[name], str):
             errors[f"{place}.{json_name(_ITEM_FIELDS[name])}"] = ["must be a string"]

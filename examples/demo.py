@@ -1,32 +1,97 @@
-"""`godeploy demo`: the SDK end to end against an embedded fake with latency and faults.
+"""The SDK end to end against an embedded fake with latency and faults (`make demo`).
+
+    python examples/demo.py [--concurrency 32] [--sample 40]
 
 It pages through the products, shows one product's feature sets and prices, creates an order
 and reads it back, then fetches the items of every order at once and compares that with
-fetching them one order at a time.
+fetching them one order at a time. It needs `godeploy[cli]` (for rich) and nothing else.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
 
 from attrs import define
+from demo_output import DemoFailedError, Output
+from rich.progress import Progress
 from rich.table import Table
 
-from godeploy import FeatureSet, GoDeployClient, Order, Product
-from godeploy.cli._commands import stream_all_orders, total_setter
-from godeploy.cli._connection import FAKE_SEED
-from godeploy.cli._errors import CommandError
-from godeploy.cli._render import FEATURE_SET_VIEW, ORDER_ITEM_VIEW, PRODUCT_VIEW, Output
+from godeploy import FeatureSet, GoDeployClient, Order, OrderItem, Product
 from godeploy.testing import FakeGoDeploy, Fault
 
-__all__ = ["run_demo"]
+FAKE_SEED = 7
+ORDERS_PAGE_SIZE = 100
 
 PRODUCTS_PAGE_SIZE = 25
 """Small pages, so that paging through the products takes several requests."""
 LATENCY_SECONDS = 0.020
 LATENCY_JITTER_SECONDS = 0.030
 """Every request of the fake takes 20-50 ms, like a real API not too far away."""
+
+
+def table(title: str, columns: dict[str, Callable[[Any], object]], rows: Sequence[Any]) -> Table:
+    """A table of `rows`, one column per header and how to read its cell."""
+    shown = Table(*columns, title=f"{title} ({len(rows)})", title_justify="left")
+    for row in rows:
+        shown.add_row(*(str(cell(row)) for cell in columns.values()))
+    return shown
+
+
+def product_table(products: Sequence[Product]) -> Table:
+    """The products: id, code, name."""
+    return table(
+        "Products",
+        {"id": lambda p: p.id, "code": lambda p: p.code, "name": lambda p: p.name},
+        products,
+    )
+
+
+def feature_set_table(feature_sets: Sequence[FeatureSet]) -> Table:
+    """Feature sets with their prices."""
+    return table(
+        "Feature sets",
+        {
+            "id": lambda fs: fs.id,
+            "name": lambda fs: fs.name,
+            "access days": lambda fs: fs.course_access_period_days,
+            # Each value exactly as the API sent it (`48.0000`): Decimal, never a float.
+            "prices": lambda fs: ", ".join(f"{p.currency} {p.value}" for p in fs.prices) or "-",
+        },
+        feature_sets,
+    )
+
+
+def order_item_table(items: Sequence[OrderItem]) -> Table:
+    """Order items."""
+    return table(
+        "Order items",
+        {
+            "order": lambda i: i.order_id,
+            "id": lambda i: i.id,
+            "feature set": lambda i: i.feature_set_id,
+            "qty": lambda i: i.quantity,
+            "description": lambda i: i.description,
+        },
+        items,
+    )
+
+
+async def stream_all_orders(
+    client: GoDeployClient, *, total_known: Callable[[int], None]
+) -> AsyncIterator[Order]:
+    """Every order, page by page; `total_known` gets the API's count from the first page."""
+    first = True
+    async for page in client.orders.list(page_size=ORDERS_PAGE_SIZE).pages():
+        if first:
+            total_known(page.page_info.total_item_count)
+            first = False
+        for order in page.items:
+            yield order
 
 
 @define(frozen=True, kw_only=True)
@@ -76,7 +141,7 @@ async def run_demo(output: Output, *, concurrency: int, sample_size: int) -> Non
         sample_size: orders fetched one at a time for the comparison.
 
     Raises:
-        CommandError: the items of some orders could not be fetched despite the retries.
+        DemoFailedError: the items of some orders could not be fetched despite the retries.
     """
     started = time.perf_counter()
     # The demo reads no request back: a short log spares recording thousands of them.
@@ -103,7 +168,7 @@ async def run_demo(output: Output, *, concurrency: int, sample_size: int) -> Non
         total_seconds=time.perf_counter() - started,
     )
     if outcome.failed:
-        raise CommandError(f"the items of {outcome.failed} orders could not be fetched")
+        raise DemoFailedError(f"the items of {outcome.failed} orders could not be fetched")
 
 
 def _inject_faults(fake: FakeGoDeploy) -> None:
@@ -127,7 +192,7 @@ async def _page_through_products(client: GoDeployClient, output: Output) -> list
         f"({client.stats['requests'] - requests_before} requests of {PRODUCTS_PAGE_SIZE} "
         "products, a 503 retried on the way). The first five:"
     )
-    output.stdout.print(PRODUCT_VIEW.table(products[:5]))
+    output.stdout.print(product_table(products[:5]))
     return products
 
 
@@ -140,9 +205,9 @@ async def _show_feature_sets(
         feature_sets = [fs async for fs in client.feature_sets.list(product.id)]
         if feature_sets:
             output.stdout.print(f"{product.code}: {product.name}")
-            output.stdout.print(FEATURE_SET_VIEW.table(feature_sets))
+            output.stdout.print(feature_set_table(feature_sets))
             return feature_sets[0]
-    raise CommandError("no product has a feature set to order")
+    raise DemoFailedError("no product has a feature set to order")
 
 
 async def _create_and_read_back(
@@ -163,7 +228,7 @@ async def _create_and_read_back(
         f"reference {read_back.purchasing_order_reference!r}, status {read_back.order_status}, "
         f"created {read_back.created:%Y-%m-%d %H:%M:%S} UTC"
     )
-    output.stdout.print(ORDER_ITEM_VIEW.table(items))
+    output.stdout.print(order_item_table(items))
     return created
 
 
@@ -174,9 +239,12 @@ async def _fan_out(client: GoDeployClient, output: Output, concurrency: int) -> 
     started = time.perf_counter()
     order_ids: list[int] = []
     items = failed = 0
-    with output.progress(transient=False) as progress:
+    # A bar on stderr when it is a terminal; nothing in a pipe or a log.
+    with Progress(console=output.stderr, disable=not output.stderr.is_terminal) as progress:
         task = progress.add_task("orders", total=None)
-        orders = stream_all_orders(client, total_known=total_setter(progress, task))
+        orders = stream_all_orders(
+            client, total_known=lambda total: progress.update(task, total=total)
+        )
         async with client.order_items.for_orders(orders, concurrency=concurrency) as results:
             async for result in results:
                 order_ids.append(result.order_id)
@@ -237,3 +305,29 @@ def _print_summary(
     table.add_row("demo total", f"{total_seconds:.1f} s")
     output.stdout.rule("Summary")
     output.stdout.print(table)
+
+
+def main() -> int:
+    """Parse the options, run the demo; the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", type=int, default=32, help="orders fetched at once")
+    parser.add_argument(
+        "--sample", type=int, default=40, help="orders fetched one at a time, for the comparison"
+    )
+    arguments = parser.parse_args()
+    output = Output()
+    try:
+        asyncio.run(
+            run_demo(output, concurrency=arguments.concurrency, sample_size=arguments.sample)
+        )
+    except DemoFailedError as failure:
+        output.notice(f"error: {failure}")
+        return 1
+    except KeyboardInterrupt:
+        output.notice("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

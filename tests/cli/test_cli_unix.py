@@ -1,0 +1,86 @@
+"""`godeploy` in a shell: a closed pipe, options on the group, names as the user wrote them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from godeploy.testing import FakeGoDeploy
+from tests.cli.conftest import GODEPLOY, RUN_TIMEOUT, clean_environment
+
+CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json-lines", "table"])
+async def test_a_closed_pipe_ends_quietly_with_141(
+    fake_godeploy: FakeGoDeploy, connection: list[str], output: list[str]
+):
+    # `godeploy orders list --json | head -1`: the reader takes one line and goes away while
+    # the command still has 4150 orders (about 1 MB) to write.
+    assert GODEPLOY is not None
+    env = clean_environment()
+    # Unbuffered, a write cut short by the closed pipe is reported as complete, and the last
+    # (a table is one write) never fails: exit 0, which is allowed but not what this checks.
+    env.pop("PYTHONUNBUFFERED", None)
+    process = await asyncio.create_subprocess_exec(
+        GODEPLOY,
+        "orders",
+        "list",
+        *output,
+        *connection,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = await asyncio.wait_for(process.stdout.readline(), RUN_TIMEOUT)
+    # Close the read end, as `head` does when it exits.
+    process._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+    stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
+    code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
+
+    assert first
+    assert code == CLOSED_PIPE
+    assert stderr.decode() == ""
+
+
+async def test_output_and_connection_options_on_the_group(
+    run_godeploy, fake_godeploy: FakeGoDeploy, connection: list[str]
+):
+    result = await run_godeploy(
+        "--json", *connection, "orders", "list", "--limit", "2", secret=fake_godeploy.token
+    )
+
+    assert result.exit_code == 0, result.stderr
+    assert [line["id"] for line in result.json_lines()] == fake_godeploy.order_ids()[:2]
+
+
+async def test_a_flag_after_the_command_beats_the_group_which_beats_the_variable(
+    run_godeploy, cli_environment, fake_godeploy: FakeGoDeploy
+):
+    wrong = "wrong-token-" + "z" * 20
+    env = cli_environment(
+        GODEPLOY_TOKEN=wrong,
+        GODEPLOY_BUSINESS_UNIT_ID=str(fake_godeploy.business_unit_id),
+        GODEPLOY_BASE_URL="https://nowhere.invalid/",
+    )
+    group_beats_variable = await run_godeploy(
+        *("--token", fake_godeploy.token, "--base-url", str(fake_godeploy.url)),
+        *("orders", "get", str(fake_godeploy.order_ids()[0]), "--json"),
+        env=env,
+        secret=fake_godeploy.token,
+    )
+    leaf_beats_group = await run_godeploy(
+        *("--token", wrong, "--base-url", str(fake_godeploy.url)),
+        *("orders", "get", str(fake_godeploy.order_ids()[0])),
+        *("--token", fake_godeploy.token),
+        env=env,
+        secret=fake_godeploy.token,
+    )
+
+    assert group_beats_variable.exit_code == 0, group_beats_variable.stderr
+    assert json.loads(group_beats_variable.stdout)["id"] == fake_godeploy.order_ids()[0]
+    assert leaf_beats_group.exit_code == 0, leaf_beats_group.stderr
