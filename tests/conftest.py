@@ -2,7 +2,7 @@
 
 A test that takes a `reference_example` argument runs once per JSON body of the reference.
 godeploy's pytest plugin is opt-in: `pytest_plugins` below loads it, as users do.
-Helpers (clients of the fake, leak checks) are in `tests.support`; pytest's `pythonpath`
+Helpers (clients of the fake, leak checks) are in `tests._support`; pytest's `pythonpath`
 puts the repository root on the path, so every module imports them as `tests.<module>`.
 No test sees the machine's proxy variables, or its `GODEPLOY_*` settings, unless it sets them
 itself. `pytest --uvloop` runs every async test on uvloop's event loop (uvicorn's default);
@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 import pytest
 
 from godeploy.testing import RedisServer
-from tests.reference_examples import REFERENCE_EXAMPLES
+from tests._support.reference_examples import REFERENCE_EXAMPLES
 
 # godeploy's fixtures are opt-in, as for any project that uses them.
 pytest_plugins = ["godeploy.testing.pytest_plugin"]

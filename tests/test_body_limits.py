@@ -27,13 +27,13 @@ from godeploy import (
     TransportRequest,
     TransportResponse,
 )
-from tests.body_limit_probe import gzip_of_zeros
-from tests.support import serve
+from tests._support import serve
+from tests._support.body_limit_probe import gzip_of_zeros
 
 MIB = 1024 * 1024
 UNIT = "8d5a7c1e-1f0e-4a36-9d07-2b7f4c1d9e01"
 PRODUCT = "1b9f3c52-6a0e-4d8b-b3a1-0e2f5d7c9a14"
-PROBE = Path(__file__).with_name("body_limit_probe.py")
+PROBE = Path(__file__).parent / "_support" / "body_limit_probe.py"
 
 
 class Answers:

@@ -29,8 +29,8 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.matching import assert_matches
-from tests.support import RecordingTransport, make_client
+from tests._support import RecordingTransport, make_client
+from tests._support.matching import assert_matches
 
 
 @pytest.fixture

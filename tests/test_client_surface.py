@@ -23,7 +23,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import make_client
+from tests._support import make_client
 
 
 def _feature_set_id(fake: FakeGoDeploy) -> str:

@@ -35,7 +35,7 @@ from godeploy._generated.models import (
     Product,
     ProductPage,
 )
-from tests.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
+from tests._support.reference_examples import REFERENCE_EXAMPLES, ReferenceExample
 
 EXAMPLES = {e.id: e for e in REFERENCE_EXAMPLES}
 MODELS = {
@@ -588,7 +588,7 @@ def test_the_date_time_pattern_is_the_specs() -> None:
     import yaml
 
     from godeploy._converter import DATE_TIME_PATTERN
-    from tests.reference_examples import SPEC_PATH
+    from tests._support.reference_examples import SPEC_PATH
 
     spec = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
     created = spec["components"]["schemas"]["Order"]["properties"]["created"]

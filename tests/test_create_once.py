@@ -15,7 +15,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import make_client
+from tests._support import make_client
 
 
 def order_input(fake: FakeGoDeploy, reference: str) -> dict[str, Any]:

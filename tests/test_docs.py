@@ -1,8 +1,8 @@
 """The docs' and the README's Python examples run against the fake, so they cannot rot.
 
-The conventions are in tests/docs_snippets.py. The page "Using godeploy in your application"
-(docs/guide/application.md) is a small project of titled files: tests/test_docs_application.py
-runs it.
+The conventions are in tests/_support/docs_snippets.py. The page "Using godeploy in your
+application" (docs/guide/application.md) is a small project of titled files:
+tests/test_docs_application.py runs it.
 """
 
 from __future__ import annotations
@@ -13,9 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from tests._support.docs_snippets import (
+    DOCS,
+    ROOT,
+    ServedFake,
+    Snippet,
+    markdown_files,
+    run_snippet,
+)
+from tests._support.docs_snippets import snippets as snippets_of
 from tests.benchmarks import _page
-from tests.docs_snippets import DOCS, ROOT, ServedFake, Snippet, markdown_files, run_snippet
-from tests.docs_snippets import snippets as snippets_of
 
 APPLICATION_PAGE = DOCS / "guide" / "application.md"
 

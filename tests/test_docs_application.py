@@ -19,7 +19,7 @@ import pytest
 
 from godeploy import loads
 from godeploy.testing import FakeGoDeploy, RedisServer
-from tests.docs_snippets import DOCS, ServedFake, snippets
+from tests._support.docs_snippets import DOCS, ServedFake, snippets
 
 PAGE = DOCS / "guide" / "application.md"
 FILES = {snippet.title: snippet.source for snippet in snippets(PAGE) if snippet.title}

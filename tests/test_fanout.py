@@ -11,8 +11,8 @@ import pytest
 from godeploy import OrderItemsResult, RequestValidationError
 from godeploy.fanout import FanOut
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.matching import mismatches
-from tests.support import acquired_connections, make_client
+from tests._support import acquired_connections, make_client
+from tests._support.matching import mismatches
 
 
 def sdk_tasks(tasks: set[asyncio.Task]) -> list[asyncio.Task]:

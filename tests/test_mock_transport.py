@@ -24,8 +24,8 @@ from godeploy import (
     TransportRequest,
     TransportResponse,
 )
-from tests.reference_examples import REFERENCE_EXAMPLES
-from tests.support import FAST_RETRIES
+from tests._support import FAST_RETRIES
+from tests._support.reference_examples import REFERENCE_EXAMPLES
 
 UNIT = "8d5a7c1e-1f0e-4a36-9d07-2b7f4c1d9e01"
 BASE_URL = "https://api.example.invalid/"

@@ -16,7 +16,7 @@ from godeploy import (
     RateLimitEvent,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import make_client
+from tests._support import make_client
 
 
 def _items(fake: FakeGoDeploy) -> list[dict[str, object]]:

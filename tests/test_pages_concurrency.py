@@ -11,7 +11,7 @@ import pytest
 
 from godeploy import BadRequestError, PaginationError, RequestValidationError
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import make_client
+from tests._support import make_client
 
 
 @pytest.fixture

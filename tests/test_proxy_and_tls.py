@@ -31,8 +31,8 @@ from godeploy import (
 )
 from godeploy._transport import _bypasses_proxy
 from godeploy.testing import FakeGoDeploy
-from tests.reliability.reliability_support import exception_texts
-from tests.support import make_client, serve
+from tests._support import make_client, serve
+from tests._support.reliability import exception_texts
 
 PROXY_PASSWORD = "pr0xy-s3cret"
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authorization", "proxy-connection", "te"}

@@ -169,7 +169,7 @@ def test_retry_after_ms_is_held_to_the_same_cap():
 async def test_logs_and_hooks_name_a_retry_reason_alike(fake_godeploy, caplog):
     from godeploy import Hooks
     from godeploy.testing import Fault
-    from tests.support import make_client
+    from tests._support import make_client
 
     caplog.set_level(logging.DEBUG, logger="godeploy")
     fake_godeploy.faults.script("getOrder", [Fault.status(503), Fault.status(404)])

@@ -14,7 +14,12 @@ from openapi_schema_validator import OAS30Validator, oas30_format_checker
 from openapi_spec_validator import OpenAPIV30SpecValidator, validate
 from openapi_spec_validator.validation.exceptions import OpenAPIValidationError
 
-from tests.reference_examples import REFERENCE_EXAMPLES, REFERENCE_PATH, SPEC_PATH, ReferenceExample
+from tests._support.reference_examples import (
+    REFERENCE_EXAMPLES,
+    REFERENCE_PATH,
+    SPEC_PATH,
+    ReferenceExample,
+)
 
 SPEC: dict[str, Any] = yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
 REFERENCE = REFERENCE_PATH.read_text(encoding="utf-8")

@@ -23,7 +23,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import Fault
-from tests.support import FAST_RETRIES, RecordingTransport, make_client
+from tests._support import FAST_RETRIES, RecordingTransport, make_client
 
 GUARD = 10.0
 """Seconds after which a test gives up on a call that should have ended long before."""

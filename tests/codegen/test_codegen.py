@@ -23,7 +23,7 @@ import yaml
 import codegen
 from codegen import load_module
 from godeploy._converter import structure, unstructure
-from tests.reference_examples import ROOT, SPEC_PATH
+from tests._support.reference_examples import ROOT, SPEC_PATH
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "models.py"
 PACKAGE = ROOT / "src" / "godeploy"

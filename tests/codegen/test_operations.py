@@ -16,8 +16,8 @@ import yaml
 import codegen
 from codegen import load_module
 from godeploy._generated import operations
+from tests._support.reference_examples import ROOT, SPEC_PATH
 from tests.codegen.test_codegen import assert_golden
-from tests.reference_examples import ROOT, SPEC_PATH
 
 COMMITTED = ROOT / "src" / "godeploy" / "_generated" / "operations.py"
 

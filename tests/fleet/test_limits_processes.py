@@ -45,7 +45,7 @@ async def run_workers(
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "tests.fleet.limits_worker",
+                    "tests._support.limits_worker",
                     json.dumps(worker),
                     cwd=ROOT,
                     stdin=asyncio.subprocess.PIPE,

@@ -17,7 +17,7 @@ REDIS_MAJORS = {"5": "redis>=5,<6", "8": "redis>=8,<9"}
 
 USE_LIMITS = """
 import asyncio, sys
-import tests.fleet.no_arq
+import tests._support.no_arq
 from godeploy import GoDeployClient
 from godeploy.fleet import FleetLimits
 
@@ -74,7 +74,7 @@ def test_the_limits_tests_pass_on_each_redis_major_without_arq(tmp_path: Path, m
     ).stdout
     assert version.partition(".")[0] == major, version
     tests = sorted(str(path) for path in (ROOT / "tests" / "fleet").glob("test_limits*.py"))
-    pytest_without_arq = [sys.executable, "-m", "pytest", "-q", "-p", "tests.fleet.no_arq"]
+    pytest_without_arq = [sys.executable, "-m", "pytest", "-q", "-p", "tests._support.no_arq"]
     done = subprocess.run(
         [*pytest_without_arq, "-m", "not slow", *tests],
         cwd=ROOT,

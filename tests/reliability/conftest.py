@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 
 from godeploy.testing import FakeGoDeploy
-from tests.reliability.reliability_support import TokenGuard
+from tests._support.reliability import TokenGuard
 
 
 @pytest.fixture(autouse=True)

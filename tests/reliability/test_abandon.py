@@ -17,9 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
-from reliability_support import LoopAudit, ThreadedFake, acquired_connections, make_client
 
 from godeploy import FanOut, GoDeployClient
+from tests._support.reliability import LoopAudit, ThreadedFake, acquired_connections, make_client
 
 ORDERS = 120
 

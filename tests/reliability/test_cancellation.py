@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 
 from godeploy import GoDeployClient, GoDeployError, RetryPolicy, Timeout
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.reliability.reliability_support import (
+from tests._support import acquired_connections, make_client
+from tests._support.reliability import (
     LoopAudit,
     ThreadedFake,
     other_tasks,
     record_figures,
 )
-from tests.support import acquired_connections, make_client
 
 EXAMPLES = settings(
     max_examples=20,

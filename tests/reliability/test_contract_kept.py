@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 
-from tests.reliability.reliability_support import ROOT
+from tests._support.reliability import ROOT
 
 CONTRACT_TEST = ROOT / "tests" / "testing" / "test_fake_schemathesis.py"
 MAX_EXAMPLES_BOUND = 200

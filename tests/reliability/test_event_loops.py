@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from godeploy import EventLoopError, GoDeployClient
-from tests.reliability.reliability_support import LoopAudit, ThreadedFake
+from tests._support.reliability import LoopAudit, ThreadedFake
 
 
 @pytest.fixture(scope="module")

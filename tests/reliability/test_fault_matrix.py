@@ -29,7 +29,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.support import acquired_connections, make_client
+from tests._support import acquired_connections, make_client
 
 TIMEOUT = Timeout(connect=2, attempt=0.3, total=20)
 """Short attempts, so a stall beyond the timeout costs a fraction of a second."""

@@ -52,7 +52,7 @@ from godeploy._generated.models import (
     User,
 )
 from godeploy._json import json_name
-from tests.reliability.reliability_support import BodyServer, CannedResponse
+from tests._support.reliability import BodyServer, CannedResponse
 
 FUZZ = settings(
     max_examples=60,

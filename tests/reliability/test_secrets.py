@@ -26,8 +26,8 @@ from godeploy import (
     TransportRequest,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.reliability.reliability_support import TokenGuard, exception_texts, leaks_in
-from tests.support import make_client
+from tests._support import make_client
+from tests._support.reliability import TokenGuard, exception_texts, leaks_in
 
 UNIT = "6f1b3a8e-2f0e-4d54-9a53-0f1b2c3d4e5f"
 

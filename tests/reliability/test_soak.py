@@ -17,13 +17,13 @@ import pytest
 
 from godeploy import ResponseValidationError, Timeout
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.reliability.reliability_support import (
+from tests._support import acquired_connections, make_client
+from tests._support.reliability import (
     only_handler,
     other_tasks,
     record_figures,
     sdk_tasks,
 )
-from tests.support import acquired_connections, make_client
 
 ORDERS = 50_000
 WARM_UP = 10_000

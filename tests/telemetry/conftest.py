@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.telemetry.otel_support import Recorder
+from tests._support.otel import Recorder
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind
 from godeploy._observers import Telemetry
 from godeploy._otel import OtelObserver
 from godeploy.testing import FakeGoDeploy
-from tests.telemetry.otel_support import LIST_ORDERS, needs_http_suppression, total
+from tests._support.otel import LIST_ORDERS, needs_http_suppression, total
 
 
 @needs_http_suppression

@@ -20,7 +20,7 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.telemetry.otel_support import Recorder, needs_http_suppression, total
+from tests._support.otel import Recorder, needs_http_suppression, total
 
 FAST_RETRIES = RetryPolicy(max_retries=3, backoff_base=0.001, backoff_cap=0.01)
 

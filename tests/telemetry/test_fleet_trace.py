@@ -7,7 +7,7 @@ from opentelemetry.trace import SpanKind
 from godeploy import GoDeployClient
 from godeploy.fleet import Fleet, FleetWorker
 from godeploy.testing import FakeGoDeploy, RedisServer
-from tests.telemetry.otel_support import Recorder, total
+from tests._support.otel import Recorder, total
 
 
 async def test_workers_continue_the_trace_of_the_submitting_call(

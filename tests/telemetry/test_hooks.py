@@ -20,15 +20,15 @@ from godeploy import (
 )
 from godeploy._hooks import Hooks, RequestEvent, ResponseEvent, fire
 from godeploy.testing import Fault
-from tests.reference_examples import ROOT
-from tests.support import FAST_RETRIES
+from tests._support import FAST_RETRIES
+from tests._support.reference_examples import ROOT
 
 
 @pytest.fixture(scope="module")
 def without_otel() -> tuple[dict, str]:
     """What `hooks_without_otel.py` saw, in a child where `opentelemetry` cannot be imported."""
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "telemetry" / "hooks_without_otel.py")],
+        [sys.executable, str(ROOT / "tests" / "_support" / "hooks_without_otel.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,

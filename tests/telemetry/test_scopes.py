@@ -27,8 +27,8 @@ from godeploy._hooks import Hooks, HooksObserver
 from godeploy._observers import Telemetry, error_type
 from godeploy._otel import HTTP_DURATION_BUCKETS, OtelObserver
 from godeploy._pacing import LocalLimits
-from tests.reference_examples import ROOT
-from tests.telemetry.otel_support import GET_ORDER, Recorder, total
+from tests._support.otel import GET_ORDER, Recorder, total
+from tests._support.reference_examples import ROOT
 
 UNIT = "8b3c5f2e-0c1a-4f7e-9d2b-1a2b3c4d5e6f"
 URL_ = URL(f"https://api.example.test/api/v2/orders/987654?businessUnitId={UNIT}")
@@ -321,7 +321,7 @@ def test_an_sdk_configured_after_the_client_is_picked_up():
 
         from godeploy._observers import Telemetry
         from godeploy._otel import OtelObserver
-        from tests.telemetry.otel_support import GET_ORDER
+        from tests._support.otel import GET_ORDER
 
         telemetry = Telemetry.of(OtelObserver.of())
         url = URL("https://api.example.test/api/v2/orders/1")
@@ -432,7 +432,7 @@ def test_providers_set_while_calls_are_in_flight_fail_no_call():
     # Issue 17.3: an attempt that started without a meter looked the instruments up again on
     # its way out and found the new provider's: KeyError(()). Each attempt keeps what it began.
     result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "telemetry" / "providers_mid_call.py")],
+        [sys.executable, str(ROOT / "tests" / "_support" / "providers_mid_call.py")],
         cwd=ROOT,
         capture_output=True,
         text=True,

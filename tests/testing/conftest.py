@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 
 from godeploy.testing import FakeGoDeploy
-from tests.testing.fake_support import Api
+from tests._support.fake import Api
 
 
 @pytest_asyncio.fixture

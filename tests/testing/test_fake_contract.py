@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from godeploy.testing import LIST_ROUTES, ROUTES, Fault
-from tests.testing.fake_support import (
+from tests._support.fake import (
     SPEC,
     assert_response_matches_spec,
     assert_schema,

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.testing.fake_support import NEW_CREATED, assert_schema
+from tests._support.fake import NEW_CREATED, assert_schema
 
 FOREIGN = "foreign"  # placeholder for a feature set of the other business unit
 

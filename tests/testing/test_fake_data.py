@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 
 from godeploy.testing import FakeGoDeploy
-from tests.testing.fake_support import NEW_CREATED, STORED_CREATED, Api
+from tests._support.fake import NEW_CREATED, STORED_CREATED, Api
 
 CODE = re.compile(r"^(M\d{5}[A-D]|[A-Z]{2}-\d{3})$")
 DESCRIPTION = re.compile(r"^\S+ - .+ \((Standard|Premium|Lab Only|Exam Prep) - \d+ days\)$")

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from godeploy.testing import FakeGoDeploy, Fault, FaultKind
-from tests.testing.fake_support import Api, assert_schema
+from tests._support.fake import Api, assert_schema
 
 
 async def get_order(api: Api, fake: FakeGoDeploy, **kwargs):

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.testing.fake_support import Api
+from tests._support.fake import Api
 
 
 def _jwt_part(part: str) -> dict[str, object]:

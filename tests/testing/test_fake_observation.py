@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from godeploy.testing import FakeGoDeploy, Fault
-from tests.testing.fake_support import Api
+from tests._support.fake import Api
 
 
 async def test_each_request_is_logged_with_its_answer(api, fake):

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from godeploy.testing import MAX_PAGE_SIZE, FakeGoDeploy
-from tests.testing.fake_support import REFERENCE, Api
+from tests._support.fake import REFERENCE, Api
 
 PAGE_INFO_KEYS = list(REFERENCE["listOrders"]["_pageInfo"])
 

@@ -8,7 +8,7 @@ import pytest
 
 from godeploy.testing import FakeGoDeploy
 from godeploy.testing._observe import RateCap, RateWindows
-from tests.testing.fake_support import Api
+from tests._support.fake import Api
 
 
 async def test_requests_beyond_the_cap_get_429_with_retry_after(session):

@@ -6,7 +6,7 @@ import pytest
 
 from godeploy._generated.operations import OPERATIONS, Operation
 from godeploy.testing import ROUTES
-from tests.testing.fake_support import assert_schema
+from tests._support.fake import assert_schema
 
 PROBLEM = "application/problem+json; charset=utf-8"
 UNKNOWN_UUID = "00000000-0000-4000-8000-000000000000"

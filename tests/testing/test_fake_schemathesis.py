@@ -17,7 +17,7 @@ import pytest
 import schemathesis
 
 from godeploy.testing import FakeGoDeploy
-from tests.testing.fake_support import SPEC_PATH
+from tests._support.fake import SPEC_PATH
 
 FAKE = FakeGoDeploy(seed=11, order_count=300, log_size=100)
 FEATURE_SET_ID = str(FAKE.feature_sets(FAKE.products()[0]["id"])[0]["id"])

@@ -6,7 +6,7 @@ import re
 
 from godeploy._converter import structure_json
 from godeploy._generated import models
-from tests.testing.fake_support import REFERENCE
+from tests._support.fake import REFERENCE
 
 JSON = "application/json; charset=utf-8"
 

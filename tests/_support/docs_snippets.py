@@ -26,7 +26,7 @@ from typing import Any
 from godeploy import GoDeployClient
 from godeploy.testing import FakeGoDeploy
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 
 _FENCE = re.compile(r"^```(?P<language>[a-z]+)(?P<attributes>[^\n]*)$")

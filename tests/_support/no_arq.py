@@ -1,7 +1,7 @@
 """Make arq unimportable in this process, as in an app that installed only `godeploy[redis]`.
 
-Import it first (`python -c "import tests.fleet.no_arq; ..."`), or load it as a pytest plugin
-(`pytest -p tests.fleet.no_arq`).
+Import it first (`python -c "import tests._support.no_arq; ..."`), or load it as a pytest plugin
+(`pytest -p tests._support.no_arq`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One worker process of the fleet-limits tests: `python -m tests.fleet.limits_worker CONFIG`.
+"""One worker process of the fleet-limits tests: `python -m tests._support.limits_worker CONFIG`.
 
 CONFIG is JSON: redis, base_url, token, unit, orders (ids to GET), rate, burst, concurrency,
 mode ("fleet": FleetLimits on the shared Redis; "local": the client's own local limits),

@@ -1,7 +1,7 @@
 """Helpers of the reliability suite: clients, a fake on its own thread, leak checks, figures.
 
-Imported as `from tests.reliability.reliability_support import ...`. The clients of the fake
-and the connection check are the suite-wide ones of `tests.support`, re-exported here.
+Imported as `from tests._support.reliability import ...`. The clients of the fake
+and the connection check are the suite-wide ones of `tests._support`, re-exported here.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from yarl import URL
 
 from godeploy.testing import FakeGoDeploy
 
-# Re-exported (for modules that import them from here): defined once, in tests.support.
-from tests.support import FAST_RETRIES as FAST_RETRIES
-from tests.support import acquired_connections as acquired_connections
-from tests.support import make_client as make_client
+# Re-exported (for modules that import them from here): defined once, in tests._support.
+from tests._support import FAST_RETRIES as FAST_RETRIES
+from tests._support import acquired_connections as acquired_connections
+from tests._support import make_client as make_client
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """Measure the memory one oversized answer costs the client: run as a child process.
 
-`python tests/body_limit_probe.py {plain|gzip} LIMIT` starts a loopback aiohttp server (on its
-own thread) that answers with 1 GiB: streamed as is, or as a gzip stream of 1 GiB of zeros
+`python tests/_support/body_limit_probe.py {plain|gzip} LIMIT` starts a loopback aiohttp server
+(on its own thread) that answers with 1 GiB: streamed as is, or as a gzip stream of 1 GiB of zeros
 (about 1 MiB on the wire, `Content-Encoding: gzip`, with its Content-Length). A client with
 `max_response_bytes=LIMIT` asks for it once. The process's peak RSS during that call, less its
 RSS just before, is what the call cost; printed as JSON with the error's name.

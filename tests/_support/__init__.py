@@ -1,7 +1,7 @@
 """Helpers shared by the whole suite: a client of the fake with fast retries, a leak check.
 
 Every test module imports them the same way, from the repository root (pytest's `pythonpath`
-puts it on the path): `from tests.support import FAST_RETRIES, make_client`.
+puts it on the path): `from tests._support import FAST_RETRIES, make_client`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SPEC_PATH = ROOT / "openapi" / "orders-v2.yaml"
 REFERENCE_PATH = ROOT / "openapi" / "order-api-reference.md"
 
