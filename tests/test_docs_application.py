@@ -60,9 +60,8 @@ def _run_program(path: Path) -> None:
 
 
 def _pytest(project: Path, test_file: str) -> subprocess.CompletedProcess[str]:
-    # `-p no:godeploy`: until the plugin is opt-in only (issue 16), its pytest11 entry point
-    # loads it too, and pluggy refuses the conftest's second registration of the same module.
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:godeploy"]
+    # The project's own conftest.py loads godeploy's plugin (it is opt-in: no entry point).
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     environment = {k: v for k, v in environment.items() if not k.startswith("GODEPLOY_")}
     return subprocess.run(
@@ -82,10 +81,6 @@ def test_the_fastapi_app_passes_its_async_tests(project: Path) -> None:
     assert "3 passed" in finished.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the fake_godeploy_thread fixture and FakeGoDeploy.environment from issue 16",
-)
 def test_the_fastapi_app_passes_its_sync_testclient_test(project: Path) -> None:
     finished = _pytest(project, "test_app_sync.py")
     assert finished.returncode == 0, finished.stdout + finished.stderr
