@@ -11,7 +11,12 @@ module imports attrs instead. The output is deterministic: no timestamps, sorted
 from codegen._common import load_module
 from codegen._decoders import DECODERS_HEADER, generate_decoders
 from codegen._generate import HEADER, generate_models, main
-from codegen._operations import OPERATIONS_HEADER, constant_name, generate_operations
+from codegen._operations import (
+    OPERATIONS_HEADER,
+    constant_name,
+    generate_operations,
+    spec_operations,
+)
 
 __all__ = [
     "DECODERS_HEADER",
@@ -23,4 +28,5 @@ __all__ = [
     "generate_operations",
     "load_module",
     "main",
+    "spec_operations",
 ]

@@ -177,7 +177,7 @@ async def test_a_small_error_body_is_still_parsed():
     ):
         with pytest.raises(BadRequestError) as caught:
             await client.products.get(PRODUCT)
-    assert caught.value.problem["detail"] == "no"
+    assert caught.value.problem.detail == "no"
 
 
 @pytest.mark.parametrize("kind", ["plain", "gzip"])

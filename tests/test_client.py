@@ -172,7 +172,7 @@ async def test_api_400_lists_the_bad_fields(fake_godeploy, godeploy_client):
             email_keys=False,
             order_items=[{"feature_set_id": unknown_feature_set, "quantity": 1}],
         )
-    [reason] = caught.value.problem["errors"]["orderItems[0].featureSetId"]
+    [reason] = (caught.value.problem.errors or {})["orderItems[0].featureSetId"]
     assert "does not exist in business unit" in reason
     # The API's reasons are in the message (what the CLI prints), each with its field.
     assert f"orderItems[0].featureSetId: {reason}" in str(caught.value)
@@ -195,7 +195,7 @@ async def test_not_found_carries_status_url_body_and_request_id(godeploy_client)
     error = caught.value
     assert error.status == 404 and error.method == "GET"
     assert error.url.path == "/api/v2/orders/999999"
-    assert error.problem["status"] == 404
+    assert error.problem.status == 404
     assert error.request_id
 
 

@@ -3,8 +3,10 @@ a body that does not fit fails with `ResponseValidationError` naming the place i
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -15,10 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from godeploy import dumps, models
+from godeploy import _converter, dumps, loads
 from godeploy._converter import decode_json, structure, structure_json, unstructure
 from godeploy._exceptions import ResponseValidationError
-from godeploy.models import (
+from godeploy._generated import models
+from godeploy._generated.models import (
     CreateOrderItem,
     CreateOrderRequest,
     FeatureSet,
@@ -636,3 +639,42 @@ def test_a_class_without_a_decoder_goes_through_the_converter() -> None:
     with pytest.raises(ResponseValidationError) as caught:
         structure([{"when": "2019-02-24T20:04:30", "countOf": "2"}], list[Local])
     assert caught.value.path == "$[0].countOf"
+
+
+@pytest.mark.parametrize("collecting", [True, False], ids=["gc-on", "gc-off"])
+@pytest.mark.parametrize("valid", [True, False], ids=["fits", "refused"])
+def test_decoding_a_page_sets_off_no_collection_and_leaves_the_collector_as_it_was(
+    collecting: bool, valid: bool
+) -> None:
+    """Thousands of new containers, no collection walking them while they are made."""
+    order = loads(EXAMPLES["listOrders-response"].text)["items"][0]
+    items = [{**order, "id": number} for number in range(1, 3001)]
+    if not valid:
+        items[-1] = {**order, "id": "last"}
+    page = loads(EXAMPLES["listOrders-response"].text)
+    body = dumps({**page, "items": items}).encode()
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        # Only the collections that start while a decode is running (one may come right after).
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename != _converter.__file__:
+            frame = frame.f_back
+        if phase == "start" and frame is not None:
+            collections.append(info["generation"])
+
+    if not collecting:
+        gc.disable()
+    gc.callbacks.append(count)
+    try:
+        if valid:
+            assert len(structure_json(body, OrderPage).items) == 3000
+        else:
+            with pytest.raises(ResponseValidationError) as caught:
+                structure_json(body, OrderPage)
+            assert caught.value.path == "$.items[2999].id"
+        assert gc.isenabled() is collecting
+    finally:
+        gc.callbacks.remove(count)
+        gc.enable()
+    assert collections == []

@@ -60,7 +60,7 @@ def _run_program(path: Path) -> None:
 
 
 def _pytest(project: Path, test_file: str) -> subprocess.CompletedProcess[str]:
-    # The project's own conftest.py loads godeploy's plugin (it is opt-in: no entry point).
+    # The plugin is opt-in: the page's conftest loads it with `pytest_plugins`, as users do.
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     environment = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST")}
     environment = {k: v for k, v in environment.items() if not k.startswith("GODEPLOY_")}

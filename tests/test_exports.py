@@ -18,7 +18,11 @@ def test_every_exported_name_resolves():
 
 
 def test_every_error_is_exported():
-    errors = {name for name in _exceptions.__all__ if name[0].isupper()}
+    errors = {
+        name
+        for name in _exceptions.__all__
+        if isinstance(value := getattr(_exceptions, name), type) and issubclass(value, Exception)
+    }
     assert errors <= set(godeploy.__all__)
 
 
@@ -30,6 +34,10 @@ def test_every_user_facing_model_is_exported():
         if isinstance(value, type) and value.__module__ == models.__name__
     }
     assert generated - pages <= set(godeploy.__all__)
+    # godeploy.models is the user's models, and only those: the page envelopes stay inside.
+    public = importlib.import_module("godeploy.models")
+    assert set(public.__all__) == generated - pages
+    assert not pages & set(vars(public))
 
 
 def test_private_modules_declare_all():

@@ -1,4 +1,5 @@
-"""Retry decisions are pure: status, method, budget and Retry-After in, a decision out."""
+"""Retry decisions are pure: status, method and Retry-After in, a decision out (the core pays the
+budget: tests/test_client.py)."""
 
 import logging
 from datetime import UTC, datetime, timedelta
@@ -32,13 +33,12 @@ def status_error(cls, status, retry_after=None):
     return cls("x", status=status, method="GET", url=URL, retry_after=retry_after)
 
 
-def decide(error, *, retry_number=1, idempotent=True, policy=None, budget=lambda cost: True):
+def decide(error, *, retry_number=1, idempotent=True, policy=None):
     return decide_retry(
         policy or RetryPolicy(),
         error,
         retry_number=retry_number,
         idempotent=idempotent,
-        budget_available=budget,
         rand=lambda: 1.0,
     )
 
@@ -83,11 +83,6 @@ def test_retries_stop_after_max_retries():
     assert not decide(error, retry_number=3, policy=policy).retry
 
 
-def test_exhausted_budget_stops_retries():
-    decision = decide(status_error(InternalServerError, 500), budget=lambda cost: False)
-    assert not decision.retry and "budget" in decision.why
-
-
 def test_backoff_is_full_jitter_exponential_and_capped():
     policy = RetryPolicy(backoff_base=0.5, backoff_cap=8.0)
     assert backoff_delay(policy, 1, lambda: 1.0) == 0.5
@@ -126,10 +121,10 @@ def test_decision_is_logged(caplog):
 
 def test_budget_pays_and_refunds_within_capacity():
     budget = RetryBudget(capacity=10)
-    assert budget.can_pay(5)
-    budget.pay(5)
-    budget.pay(5)
-    assert not budget.can_pay(5)
+    assert budget.pay(5)
+    assert budget.pay(5)
+    assert not budget.pay(5)
+    assert budget.tokens == 0
     for _ in range(20):
         budget.refund()
     assert budget.tokens == 10

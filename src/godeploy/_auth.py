@@ -85,14 +85,13 @@ class TokenSource:
             assert self._current is not None
             return self._current, self._generation
 
-    async def refresh(self, stale_generation: int) -> bool:
+    async def refresh(self, stale_generation: int) -> None:
         """Replace the token of `stale_generation` unless another request already did."""
         if self._provider is None:
-            return False
+            return
         async with self._loop_lock():
             if self._generation == stale_generation:
                 await self._fetch()
-        return True
 
     def _loop_lock(self) -> asyncio.Lock:
         """The lock of the running event loop.

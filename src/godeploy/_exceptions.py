@@ -40,6 +40,7 @@ from typing import Any
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
+from godeploy._generated.models import ProblemDetails
 from godeploy._json import loads
 
 __all__ = [
@@ -64,12 +65,16 @@ __all__ = [
     "ResponseTooLargeError",
     "ResponseValidationError",
     "ServiceUnavailableError",
+    "NO_HEADERS",
     "error_from_response",
     "error_type",
     "parse_retry_after",
+    "problem_details",
     "proves_refusal",
+    "read_only_headers",
     "request_id_from",
     "retry_hint",
+    "safe_url",
     "status_error_class",
 ]
 
@@ -114,7 +119,7 @@ class ResponseValidationError(GoDeployError):
     def __init__(self, message: str, *, path: str = "$", url: URL | str | None = None) -> None:
         super().__init__(message)
         self.path = path
-        self.url = None if url is None else _safe_url(url)
+        self.url = None if url is None else safe_url(url)
 
 
 class ResponseTooLargeError(ResponseValidationError):
@@ -166,7 +171,7 @@ class APIConnectionError(GoDeployError):
     ) -> None:
         super().__init__(message)
         self.method = method
-        self.url = _safe_url(url)
+        self.url = safe_url(url)
         self.request_sent = request_sent
 
 
@@ -181,7 +186,8 @@ class APIStatusError(GoDeployError):
         status: the HTTP status code.
         method: the request method.
         url: the request URL, without credentials.
-        body: the parsed problem details (a dict) when the body was JSON, else its text.
+        body: the body as the API sent it: parsed JSON (a dict, extension members and all)
+            when it was JSON, else its text (cut short).
         request_id: the server's request or trace id, when a response header carried one.
         retry_after: seconds the API asked to wait (`retry-after-ms`, else `Retry-After`),
             when it said so.
@@ -203,16 +209,22 @@ class APIStatusError(GoDeployError):
         super().__init__(message)
         self.status = status
         self.method = method
-        self.url = _safe_url(url)
+        self.url = safe_url(url)
         self.body = body
         self.request_id = request_id
         self.retry_after = retry_after
-        self.headers: Mapping[str, str] = _NO_HEADERS if headers is None else _read_only(headers)
+        self.headers: Mapping[str, str] = (
+            NO_HEADERS if headers is None else read_only_headers(headers)
+        )
 
     @property
-    def problem(self) -> Mapping[str, Any]:
-        """The body as problem details (an empty mapping when it was not a JSON object)."""
-        return self.body if isinstance(self.body, Mapping) else {}
+    def problem(self) -> ProblemDetails:
+        """The body's RFC 7807 problem details: `detail`, `errors` (field -> messages), ...
+
+        Never raises: a member that is missing or not of its RFC type is None, and so is
+        every member of a body that is no JSON object. `body` keeps what the API sent.
+        """
+        return problem_details(self.body)
 
     def __repr__(self) -> str:
         name = type(self).__name__
@@ -220,7 +232,7 @@ class APIStatusError(GoDeployError):
 
 
 class BadRequestError(APIStatusError):
-    """400: the API refused the request; `problem["errors"]` names the fields."""
+    """400: the API refused the request; `problem.errors` names the fields."""
 
 
 class AuthenticationError(APIStatusError):
@@ -281,12 +293,13 @@ def status_error_class(status: int) -> type[APIStatusError]:
     return APIStatusError
 
 
-_NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
+NO_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
+"""No headers, read-only: the default of every object that keeps response headers."""
 _REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-correlation-id", "x-trace-id")
 _MAX_ERROR_TEXT = 2000
 
 
-def _read_only(headers: Mapping[str, str]) -> Mapping[str, str]:
+def read_only_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
     """Headers that cannot be changed, looked up case-insensitively (aiohttp's already are)."""
     if isinstance(headers, CIMultiDictProxy):
         return headers
@@ -368,6 +381,35 @@ def _problem(body_bytes: bytes, content_type: str) -> Any:
     return body
 
 
+def problem_details(body: Any) -> ProblemDetails:
+    """The RFC 7807 members of an error body that have their RFC types; the others are None.
+
+    Lenient where the converter is strict, on purpose: an error body is never refused, since
+    the error it comes with matters more than its shape.
+    """
+    if not isinstance(body, dict):
+        return ProblemDetails()
+
+    def text(key: str) -> str | None:
+        value = body.get(key)
+        return value if isinstance(value, str) else None
+
+    status, errors = body.get("status"), body.get("errors")
+    if not isinstance(errors, dict) or not all(
+        isinstance(messages, list) and all(isinstance(m, str) for m in messages)
+        for messages in errors.values()
+    ):
+        errors = None
+    return ProblemDetails(
+        type=text("type"),
+        title=text("title"),
+        status=status if type(status) is int else None,
+        detail=text("detail"),
+        trace_id=text("traceId"),
+        errors=errors,
+    )
+
+
 def _detail(body: Any) -> str:
     """What a problem-details body says went wrong: its detail, then each field and reason."""
     if not isinstance(body, dict):
@@ -418,7 +460,7 @@ def error_from_response(
     )
 
 
-def _safe_url(url: URL | str) -> URL:
-    """Drop any user and password from a URL so it can be shown."""
-    parsed = URL(str(url))
+def safe_url(url: URL | str) -> URL:
+    """The URL without user or password, fit to show in an error, a log line or a span."""
+    parsed = url if isinstance(url, URL) else URL(url)
     return parsed.with_user(None) if parsed.user or parsed.password else parsed

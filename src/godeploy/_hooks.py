@@ -22,15 +22,13 @@ from attrs import Attribute, define, field
 from yarl import URL
 
 from godeploy._config import check_option, instance_of, optional
-from godeploy._exceptions import RequestValidationError, request_id_from
+from godeploy._exceptions import NO_HEADERS, RequestValidationError, request_id_from, safe_url
 from godeploy._observers import (
-    NO_HEADERS,
     AttemptEnd,
     CallEnd,
     FanOutScope,
     OperationLike,
     Wait,
-    public_url,
 )
 
 __all__ = [
@@ -333,7 +331,7 @@ class _HookedCall:
         self.operation = operation.id
         self.method = operation.method
         self.template = operation.path
-        self.url = public_url(url)
+        self.url = str(safe_url(url))
 
     def attempt(self, number: int, headers: dict[str, str]) -> _HookedAttempt | None:
         hooks = self.hooks

@@ -27,10 +27,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence, S
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeVar
 
-from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
 
-from godeploy._exceptions import error_type
+from godeploy._exceptions import NO_HEADERS, error_type
 
 __all__ = [
     "NO_HEADERS",
@@ -46,7 +45,6 @@ __all__ = [
     "OperationLike",
     "Telemetry",
     "Wait",
-    "public_url",
 ]
 
 In = TypeVar("In")
@@ -56,9 +54,6 @@ O = TypeVar("O")  # noqa: E741
 Wait = Literal["paused", "waited_for_pause", "rate_limited"]
 """A wait of a call: its 429 paused the client; it waited out a pause; it waited for the
 client's rate limiter."""
-
-NO_HEADERS: Mapping[str, str] = CIMultiDictProxy(CIMultiDict())
-"""The headers of an attempt that got no answer."""
 
 
 class OperationLike(Protocol):
@@ -78,13 +73,6 @@ class OperationLike(Protocol):
     def path(self) -> str:
         """The spec's path template, such as `/api/v2/orders/{orderId}`."""
         ...
-
-
-def public_url(url: URL) -> str:
-    """The URL as text, without user or password (the token never is in it; a userinfo may be)."""
-    if url.user is not None or url.password is not None:
-        url = url.with_user(None)
-    return str(url)
 
 
 class AttemptEnd:

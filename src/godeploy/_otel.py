@@ -37,14 +37,13 @@ from attrs import define
 from yarl import URL
 
 from godeploy._config import check_option, instance_of, optional
-from godeploy._exceptions import RequestValidationError, error_type
+from godeploy._exceptions import RequestValidationError, error_type, safe_url
 from godeploy._observers import (
     AttemptEnd,
     CallEnd,
     FanOutScope,
     OperationLike,
     Wait,
-    public_url,
 )
 from godeploy._version import __version__
 
@@ -548,7 +547,7 @@ class _OtelAttempt:
         self._span: Span | None = None
         self._token: object = None
         if found.tracer is not None:
-            span_attributes: dict[str, str | int] = {**attributes, "url.full": public_url(url)}
+            span_attributes: dict[str, str | int] = {**attributes, "url.full": str(safe_url(url))}
             if number > 1:
                 span_attributes["http.request.resend_count"] = number - 1
             self._span = found.tracer.start_span(

@@ -124,10 +124,6 @@ class RetryBudget:
     def __attrs_post_init__(self) -> None:
         self.tokens = float(self.capacity)
 
-    def can_pay(self, cost: int) -> bool:
-        """Whether a retry of this cost can be paid now."""
-        return self.tokens >= cost
-
     def pay(self, cost: int) -> bool:
         """Take the cost of a retry if the bucket holds it; say whether it did."""
         if self.tokens < cost:

@@ -109,7 +109,6 @@ def decide_retry(
     *,
     retry_number: int,
     idempotent: bool,
-    budget_available: Callable[[int], bool] = lambda cost: True,
     rand: Callable[[], float] = random.random,
 ) -> RetryDecision:
     """Decide whether the failed attempt behind `error` is worth retry number `retry_number`.
@@ -121,7 +120,6 @@ def decide_retry(
         idempotent: whether repeating the request is safe. A request that is not (creating an
             order) is retried only when it provably never reached the server, or the API
             refused it without acting on it (a 408 or a 429).
-        budget_available: says whether the client-wide budget can pay a retry's cost.
         rand: the jitter source, in [0, 1).
 
     Returns:
@@ -142,8 +140,6 @@ def decide_retry(
         cost = RETRY_COST
     else:
         return decision.declined("not retryable")
-    if not budget_available(cost):
-        return decision.declined("client retry budget exhausted")
     delay = backoff_delay(policy, retry_number, rand)
     retry_after = error.retry_after if isinstance(error, APIStatusError) else None
     if retry_after is not None:

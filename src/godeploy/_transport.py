@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 import aiohttp
 from attrs import define, evolve, field
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 from yarl import URL
 
 from godeploy._config import (
@@ -36,11 +36,13 @@ from godeploy._config import (
     strict_bool,
 )
 from godeploy._exceptions import (
+    NO_HEADERS,
     APIConnectionError,
     APITimeoutError,
     EventLoopError,
     RequestValidationError,
     ResponseTooLargeError,
+    read_only_headers,
 )
 
 __all__ = [
@@ -65,8 +67,6 @@ DEFAULT_MAX_ERROR_BYTES = 64 * 1024
 SSLOption: TypeAlias = "SSLContext | str | os.PathLike[str] | bool"
 """`ssl=`: an `SSLContext`, a CA bundle's path, True (the system's CAs) or False (no checks)."""
 
-_EMPTY_HEADERS: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict())
-
 
 @define(frozen=True, kw_only=True)
 class TransportRequest:
@@ -89,13 +89,6 @@ class TransportRequest:
     connect_timeout: float | None = None
 
 
-def _as_headers(headers: Mapping[str, str]) -> CIMultiDictProxy[str]:
-    """Headers as a read-only case-insensitive multidict (aiohttp's are already one)."""
-    if isinstance(headers, CIMultiDictProxy):
-        return headers
-    return CIMultiDictProxy(CIMultiDict(headers))
-
-
 @define(frozen=True, kw_only=True)
 class TransportResponse:
     """A whole HTTP response: status, headers and the body, fully read.
@@ -109,7 +102,7 @@ class TransportResponse:
     """
 
     status: int
-    headers: CIMultiDictProxy[str] = field(default=_EMPTY_HEADERS, converter=_as_headers)
+    headers: CIMultiDictProxy[str] = field(default=NO_HEADERS, converter=read_only_headers)
     body: bytes = field(default=b"", repr=False)
     url: URL = field(factory=URL)
 

@@ -1,7 +1,8 @@
 """The API's models, generated from openapi/orders-v2.yaml (see `make codegen`).
 
 Frozen, keyword-only attrs classes with snake_case attributes; each renamed attribute keeps its
-JSON key in `attrs.fields(Model).attr.metadata["json"]`.
+JSON key in `attrs.fields(Model).attr.metadata["json"]`. The page envelopes the API wraps
+lists in are not here: a pager hands out items, or `godeploy.Page`s with their `page_info`.
 """
 
 from godeploy._generated.models import (
@@ -9,19 +10,15 @@ from godeploy._generated.models import (
     CreateOrderItem,
     CreateOrderRequest,
     FeatureSet,
-    FeatureSetPage,
     Links,
     Order,
     OrderItem,
-    OrderItemPage,
-    OrderPage,
     OrderSource,
     OrderStatus,
     PageInfo,
     Price,
     ProblemDetails,
     Product,
-    ProductPage,
     User,
 )
 
@@ -30,18 +27,14 @@ __all__ = [
     "CreateOrderItem",
     "CreateOrderRequest",
     "FeatureSet",
-    "FeatureSetPage",
     "Links",
     "Order",
     "OrderItem",
-    "OrderItemPage",
-    "OrderPage",
     "OrderSource",
     "OrderStatus",
     "PageInfo",
     "Price",
     "ProblemDetails",
     "Product",
-    "ProductPage",
     "User",
 ]

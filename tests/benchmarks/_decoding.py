@@ -1,9 +1,12 @@
-"""Section 4: JSON bytes to models, the SDK's converter against pydantic v2 and msgspec.
+"""Section 4: JSON bytes to models, the SDK's converter against cattrs, pydantic v2 and msgspec.
 
 The payloads come from the fake: its first 10,000 orders as one OrderPage-like body (UUIDs, an
 offset-less datetime, an open enum, nested objects) and every feature set of the unit as a
 FeatureSetPage-like body (Decimal prices; orders carry no money). Each contender decodes the
-same bytes once per round, in rotating order; all three must read the same values. The SDK's
+same bytes once per round, in rotating order; all must read the same values. "cattrs" is
+cattrs' own generated structure functions (`make_dict_structure_fn`) on a converter with
+`detailed_validation=False` configured by the SDK's `configure_converter`: the SDK's rules, no
+generated decoders (the collector paused for both, as the SDK pauses it). The SDK's
 UUID cache is emptied before each of its decodes, so no decode profits from an earlier one.
 """
 
@@ -17,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from cattrs import Converter
 
 from godeploy import _converter, dumps, loads
-from godeploy._converter import structure_json
-from godeploy.models import FeatureSetPage, OrderPage
+from godeploy._converter import configure_converter, structure_json
+from godeploy._generated.models import FeatureSetPage, OrderPage
 
 from . import _msgspec_models, _pydantic_models
 from ._harness import Cores, Fake, Samples, fake_process, rotations
@@ -104,6 +108,22 @@ def _sdk(model: type[Any]) -> Decode:
     return decode
 
 
+def _cattrs(model: type[Any]) -> Decode:
+    """cattrs' generated functions under the SDK's rules, without detailed validation."""
+    converter = configure_converter(Converter(detailed_validation=False))
+
+    def decode(body: bytes) -> Any:
+        _converter._UUID_CACHE.clear()
+        # With the collector paused as the SDK pauses it: only the decoders differ.
+        gc.disable()
+        try:
+            return converter.structure(loads(body), model)
+        finally:
+            gc.enable()
+
+    return decode
+
+
 def payloads(cores: Cores) -> list[Payload]:
     """Fetch the bodies from a fake and pair them with the decoders."""
     with fake_process(cores, orders=ORDERS) as fake:
@@ -115,6 +135,7 @@ def payloads(cores: Cores) -> list[Payload]:
             len(orders),
             {
                 "sdk": _sdk(OrderPage),
+                "cattrs": _cattrs(OrderPage),
                 "pydantic": _pydantic_models.ORDER_PAGE.validate_json,
                 "msgspec": _msgspec_models.ORDER_PAGE.decode,
             },
@@ -125,6 +146,7 @@ def payloads(cores: Cores) -> list[Payload]:
             len(feature_sets),
             {
                 "sdk": _sdk(FeatureSetPage),
+                "cattrs": _cattrs(FeatureSetPage),
                 "pydantic": _pydantic_models.FEATURE_SET_PAGE.validate_json,
                 "msgspec": _msgspec_models.FEATURE_SET_PAGE.decode,
             },
@@ -174,7 +196,7 @@ def measure(payload: Payload, runs: int, samples: Samples) -> None:
 
 
 def run(cores: Cores, runs: int) -> list[Row]:
-    """Decode both payloads with all three contenders."""
+    """Decode both payloads with every contender."""
     rows: list[Row] = []
     for payload in payloads(cores):
         check_agreement(payload)
@@ -191,6 +213,12 @@ def _rows(payload: Payload, samples: Samples) -> list[Row]:
     note = "" if is_orders else "pydantic reads JSON decimals through a float (48.0000 -> 48)"
     return [
         Row("4", f"SDK converter ({size}): {name}/s", samples.figure(f"{name} sdk"), per_second),
+        Row(
+            "4",
+            f"cattrs generated, detailed_validation=False: {name}/s",
+            samples.figure(f"{name} cattrs"),
+            per_second,
+        ),
         Row("4", f"pydantic v2: {name}/s", samples.figure(f"{name} pydantic"), per_second),
         Row("4", f"msgspec: {name}/s", samples.figure(f"{name} msgspec"), per_second),
         Row(
@@ -201,5 +229,6 @@ def _rows(payload: Payload, samples: Samples) -> list[Row]:
             PYDANTIC_TARGET if is_orders else None,
             note,
         ),
+        Row("4", f"SDK / cattrs ({name})", samples.ratio(f"{name} sdk", f"{name} cattrs"), times),
         Row("4", f"SDK / msgspec ({name})", samples.ratio(f"{name} sdk", f"{name} msgspec"), times),
     ]

@@ -34,8 +34,7 @@ from godeploy import (
 )
 from godeploy import _converter as conversion
 from godeploy._exceptions import status_error_class
-from godeploy._json import json_name
-from godeploy.models import (
+from godeploy._generated.models import (
     BusinessUnit,
     FeatureSet,
     FeatureSetPage,
@@ -52,6 +51,7 @@ from godeploy.models import (
     ProductPage,
     User,
 )
+from godeploy._json import json_name
 from tests.reliability.reliability_support import BodyServer, CannedResponse
 
 FUZZ = settings(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from godeploy._generated.operations import OPERATIONS, Operation
 from godeploy.testing import ROUTES
 from tests.testing.fake_support import assert_schema
 
@@ -174,6 +175,22 @@ async def test_uppercase_ids_are_the_same_ids(api, fake):
 
 
 # -- routing, methods and Accept ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.id)
+async def test_every_generated_operation_is_served_as_the_spec_says(
+    api, fake, operation: Operation
+):
+    """The router is the generated table: each operation reaches its handler under its id and
+    answers its first success status; a list pages (`_page=2` is page 2), nothing else does."""
+    body = api.order_body() if operation.has_body else {}
+    params = {"_page": "2", "_pageSize": "1"}
+    reply = await api.call(
+        operation.method, example_path(operation.id, fake), json_body=body, params=params
+    )
+    assert (fake.requests[-1].route, reply.status) == (operation.id, operation.success[0])
+    page = reply.json().get("_pageInfo", {}).get("pageNumber")
+    assert page == (2 if operation.paginated else None)
 
 
 @pytest.mark.parametrize(

@@ -1,42 +1,41 @@
-"""The operations of the API as the fake serves them: operationId, method and path, per the spec."""
+"""The fake's routes: the spec's operations as codegen wrote them (`godeploy._generated`).
+
+Nothing here is stated by hand: a new operation in openapi/orders-v2.yaml reaches the fake's
+router through `make codegen` (and the fake refuses to start until it has a handler for it).
+"""
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final
 
-RouteName = Literal[
-    "listProducts",
-    "getProduct",
-    "listFeatureSets",
-    "getFeatureSet",
-    "listOrders",
-    "getOrder",
-    "createOrder",
-    "listOrderItems",
-]
+from godeploy._generated.operations import OPERATIONS, Operation, OperationId
+
+__all__ = ["LIST_ROUTES", "ROUTES", "RouteName", "check_route", "operation_of"]
+
+RouteName = OperationId
 """An operationId of openapi/orders-v2.yaml; faults and counters name routes by it."""
 
+_BY_ID: Final[dict[str, Operation]] = {operation.id: operation for operation in OPERATIONS}
+
 ROUTES: Final[dict[str, tuple[str, str]]] = {
-    "listProducts": ("GET", "/api/v2/products"),
-    "getProduct": ("GET", "/api/v2/products/{productId}"),
-    "listFeatureSets": ("GET", "/api/v2/products/{productId}/feature_sets"),
-    "getFeatureSet": ("GET", "/api/v2/products/{productId}/feature_sets/{featureSetId}"),
-    "listOrders": ("GET", "/api/v2/orders"),
-    "createOrder": ("POST", "/api/v2/orders"),
-    "getOrder": ("GET", "/api/v2/orders/{orderId}"),
-    "listOrderItems": ("GET", "/api/v2/orders/{orderId}/items"),
+    operation.id: (operation.method, operation.path) for operation in OPERATIONS
 }
-"""operationId -> (method, path template), exactly as in openapi/orders-v2.yaml."""
+"""operationId -> (method, path template), in spec order."""
 
 LIST_ROUTES: Final[frozenset[str]] = frozenset(
-    {"listProducts", "listFeatureSets", "listOrders", "listOrderItems"}
+    operation.id for operation in OPERATIONS if operation.paginated
 )
 """The paginated operations: the only ones pagination faults can touch."""
 
 
+def operation_of(route: str) -> Operation:
+    """The generated descriptor of a route (an operationId)."""
+    return _BY_ID[check_route(route)]
+
+
 def check_route(route: str) -> str:
     """Return `route` if it is an operationId of the spec, else raise ValueError."""
-    if route not in ROUTES:
-        known = ", ".join(sorted(ROUTES))
+    if route not in _BY_ID:
+        known = ", ".join(sorted(_BY_ID))
         raise ValueError(f"unknown route {route!r}; routes are the spec's operationIds: {known}")
     return route

@@ -31,7 +31,7 @@ from godeploy.testing._data import MAX_PAGE_SIZE, Store, UnitRecord
 from godeploy.testing._faults import Fault, FaultKind, Faults
 from godeploy.testing._observe import RateCap, RateWindows, RecordedRequest, RequestLog
 from godeploy.testing._problems import HTML_TYPE, JSON_TYPE, PROBLEM_TYPE, html_page, problem
-from godeploy.testing._routes import LIST_ROUTES, ROUTES
+from godeploy.testing._routes import ROUTES, operation_of
 
 __all__ = ["FakeGoDeploy"]
 
@@ -110,6 +110,12 @@ def _parse_int(text: str) -> int | None:
         return int(text)
     except ValueError:  # more digits than Python converts (sys.get_int_max_str_digits)
         return None
+
+
+def _parse_int64(text: str) -> int | None:
+    """An int64 as ASP.NET binds one, or None (not an integer, or out of range)."""
+    value = _parse_int(text)
+    return value if value is not None and -_INT64_MAX - 1 <= value <= _INT64_MAX else None
 
 
 def _parse_uuid(text: str) -> UUID | None:
@@ -695,19 +701,13 @@ class FakeGoDeploy(AsyncClosing):
                 errors["businessUnitId"] = [
                     f"The value '{unit_text}' is not valid for businessUnitId."
                 ]
+        operation = operation_of(route)
         page, page_size = 1, 10
-        if route in LIST_ROUTES:
+        if operation.paginated:
             page = self._positive_query(query, "_page", 1, errors)
             page_size = min(self._positive_query(query, "_pageSize", 10, errors), MAX_PAGE_SIZE)
-        match = request.match_info
-        product_id = self._uuid_path(match, "productId", errors)
-        feature_set_id = self._uuid_path(match, "featureSetId", errors)
-        order_id: int | None = None
-        if "orderId" in match:
-            order_id = _parse_int(match["orderId"])
-            if order_id is None or not -_INT64_MAX - 1 <= order_id <= _INT64_MAX:
-                errors["orderId"] = [f"The value '{match['orderId']}' is not valid."]
-        if route == "createOrder":
+        path = self._path_values(operation.path_params, request.match_info, errors)
+        if operation.has_body:
             if not is_json_media_type(request.headers.get("Content-Type")):
                 if errors:
                     return self._problem(400, errors=errors)
@@ -730,9 +730,9 @@ class FakeGoDeploy(AsyncClosing):
             unit=unit,
             page=page,
             page_size=page_size,
-            product_id=product_id,
-            feature_set_id=feature_set_id,
-            order_id=order_id,
+            product_id=path.get("productId"),
+            feature_set_id=path.get("featureSetId"),
+            order_id=path.get("orderId"),
             fault=fault,
             body=body,
         )
@@ -754,15 +754,20 @@ class FakeGoDeploy(AsyncClosing):
         return value
 
     @staticmethod
-    def _uuid_path(
-        match: Mapping[str, str], name: str, errors: dict[str, list[str]]
-    ) -> UUID | None:
-        if name not in match:
-            return None
-        value = _parse_uuid(match[name])
-        if value is None:
-            errors[name] = [f"The value '{match[name]}' is not valid."]
-        return value
+    def _path_values(
+        params: tuple[tuple[str, str], ...],
+        match: Mapping[str, str],
+        errors: dict[str, list[str]],
+    ) -> dict[str, Any]:
+        """Bind the path parameters by their spec format (`uuid`, `int64`); None if invalid."""
+        values: dict[str, Any] = {}
+        for name, kind in params:
+            text = match[name]
+            value = _parse_uuid(text) if kind == "uuid" else _parse_int64(text)
+            if value is None:
+                errors[name] = [f"The value '{text}' is not valid."]
+            values[name] = value
+        return values
 
     def _trace_id(self) -> str:
         bits = self._trace_rng.getrandbits(192)
@@ -975,4 +980,5 @@ class FakeGoDeploy(AsyncClosing):
             contact_email=valid.contact_email,
             items=valid.items,
         )
-        return _Reply(201, record.create_json())
+        # The status the spec lists first for createOrder (201).
+        return _Reply(operation_of(call.route).success[0], record.create_json())
