@@ -63,8 +63,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict src/godeploy
 
+# -n auto: one pytest worker per core (pytest-xdist); `pytest` alone runs in one process.
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 # The long runs (soak, SIGKILLed workers, installs): `make test` leaves them out.
 test-slow: $(STAMP)
@@ -72,19 +73,19 @@ test-slow: $(STAMP)
 
 # Every async test on uvloop's event loop, the loop uvicorn runs by default.
 test-uvloop: $(STAMP)
-	$(BIN)/pytest -q --uvloop
+	$(BIN)/pytest -q -n auto --uvloop
 
 test-lowest: $(LOWEST_VENV)/.installed
 	@$(LOWEST_VENV)/bin/python -c "import importlib.metadata as m; \
 		print('test-lowest on', ', '.join(f'{n} {m.version(n)}' for n in \
 		('aiohttp', 'attrs', 'cattrs', 'yarl', 'opentelemetry-api', 'typer', 'rich', 'arq', 'redis')))"
-	$(LOWEST_VENV)/bin/pytest -q
+	$(LOWEST_VENV)/bin/pytest -q -n auto
 
 test-matrix: $(MATRIX_PRESENT:%=.venv-%/.installed)
 	@passed=""; failed=""; \
 	for version in $(MATRIX_PRESENT); do \
 		echo "== pytest on $$(.venv-$$version/bin/python -V) (.venv-$$version)"; \
-		if .venv-$$version/bin/pytest -q; then passed="$$passed $$version"; \
+		if .venv-$$version/bin/pytest -q -n auto; then passed="$$passed $$version"; \
 		else failed="$$failed $$version"; fi; \
 	done; \
 	echo "test-matrix: passed:$${passed:- none}; failed:$${failed:- none}; absent:$(if $(MATRIX_ABSENT), $(MATRIX_ABSENT), none)"; \
