@@ -42,7 +42,18 @@ async def no_sockets(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a MockTransport test opened a socket")
 
-    monkeypatch.setattr(socket, "socket", refuse)
+    real_socket = socket.socket
+
+    def network_socket(
+        family: int = -1, type: int = -1, proto: int = -1, fileno: int | None = None
+    ) -> socket.socket:
+        # A network socket fails the test; an event loop's own (uvloop's AF_UNIX wake-up pair,
+        # or a socket wrapped around a descriptor it already has) is not the test's doing.
+        if fileno is None and family in (-1, socket.AF_INET, socket.AF_INET6):
+            refuse()
+        return real_socket(family, type, proto, fileno)
+
+    monkeypatch.setattr(socket, "socket", network_socket)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
