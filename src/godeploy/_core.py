@@ -45,7 +45,7 @@ from godeploy._generated.operations import Operation
 from godeploy._json import dumps
 from godeploy._observers import CallScope, Telemetry
 from godeploy._options import NO_EXTRAS, check_headers, check_query, merge_headers
-from godeploy._pacing import GO, Admission, Limits
+from godeploy._pacing import GO, Admission, Limits, LocalLimits
 from godeploy._response import RAW_CAPTURE
 from godeploy._retry import RetryPolicy, decide_retry, log_decision, with_max_retries
 from godeploy._transport import (
@@ -118,6 +118,10 @@ class ClientCore:
         self.timeout = timeout
         self.retry_policy = retry_policy
         self.limits = limits
+        # The default limits say synchronously when nothing holds an attempt back (no rate
+        # limit, no pause): then it goes without awaiting `admit`. Any other `Limits` (a
+        # subclass too, which may override `admit`) is always asked.
+        self._local_limits = limits if type(limits) is LocalLimits else None
         self.user_agent = user_agent
         self.default_headers = default_headers
         # None when there is nothing to tell (no hooks, no OpenTelemetry): one test per call.
@@ -235,7 +239,12 @@ class ClientCore:
         with call.scope or _NO_SCOPE:
             while True:
                 token, generation = self.token.cached() or await call.fetch_token()
-                admission = await call.admit()
+                local = self._local_limits
+                if local is not None and local.admits_at_once():
+                    # What `admit` answers; the deadline is checked by the attempt as by `admit`.
+                    admission = GO
+                else:
+                    admission = await call.admit()
                 outcome = await call.attempt(body, token, timeout, admission)
                 if not isinstance(outcome, GoDeployError):
                     self.limits.refund()

@@ -210,6 +210,14 @@ class LocalLimits:
         """The request-rate limit, if any."""
         return None if self._rate is None else self._rate.rate
 
+    def admits_at_once(self) -> bool:
+        """Whether `admit` would answer `GO` now, with nothing to book: no rate, no pause.
+
+        Checked without an await first (the core's fast path): a call that nothing holds back
+        need not suspend to be told so.
+        """
+        return self._rate is None and not self._paused_until
+
     async def admit(self, max_wait: float | None) -> Admission:
         """See `Limits.admit`."""
         if self._paused_until:
