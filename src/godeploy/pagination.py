@@ -33,6 +33,11 @@ __all__ = ["AsyncPager", "Page"]
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
+# Made once: `for_orders` makes a pager per order.
+_AT_LEAST_1 = integer_at_least(1)
+_NONE_OR_AT_LEAST_0 = optional(integer_at_least(0))
+_NONE_OR_AT_LEAST_1 = optional(_AT_LEAST_1)
+
 
 class _PageModel(Protocol[T_co]):
     """What the generated page models (`OrderPage`, ...) have in common."""
@@ -90,10 +95,10 @@ class AsyncPager(Generic[T]):
         max_items: int | None = None,
         concurrency: int = 1,
     ) -> None:
-        check_option("page_size", page_size, optional(integer_at_least(1)))
-        check_option("start_page", start_page, integer_at_least(1))
-        check_option("max_items", max_items, optional(integer_at_least(0)))
-        check_option("concurrency", concurrency, integer_at_least(1))
+        check_option("page_size", page_size, _NONE_OR_AT_LEAST_1)
+        check_option("start_page", start_page, _AT_LEAST_1)
+        check_option("max_items", max_items, _NONE_OR_AT_LEAST_0)
+        check_option("concurrency", concurrency, _AT_LEAST_1)
         self._core = core
         self._operation = operation
         self._url = url
@@ -122,11 +127,16 @@ class AsyncPager(Generic[T]):
         items of thousands of orders.
         """
         walk = _Walk(self)
-        items: list[T] = []
+        items: list[T] | None = None
         # The walk closes itself at its last page and on an error.
         while (page := await walk.next_page()) is not None:
-            items += page.items
-        return items
+            if items is None:
+                # The page's own list (fresh from `_fetch`, and the page goes no further):
+                # a listing of one page, the common case, is returned without a copy.
+                items = page.items
+            else:
+                items += page.items
+        return [] if items is None else items
 
     def _newest_first(self) -> _Backward[T]:
         """Every page, last page first (for a listing that appends, the newest items first).
@@ -142,8 +152,10 @@ class AsyncPager(Generic[T]):
         model = await self._core.request(
             self._operation, url, self._page_type, self._options, query=query
         )
+        # The model goes no further than here: its (decoded, fresh) list becomes the page's.
+        items = model.items
         return Page(
-            items=list(model.items),
+            items=items if type(items) is list else list(items),
             page_info=model.page_info,
             number=model.page_info.page_number,
             links=model.links,
@@ -196,6 +208,20 @@ class _Walk(Generic[T]):
     after the page that carried it has been handed out, not before.
     """
 
+    __slots__ = (
+        "_ahead",
+        "_ahead_url",
+        "_expected",
+        "_fanned",
+        "_finished",
+        "_last",
+        "_pager",
+        "_query",
+        "_remaining",
+        "_seen",
+        "_url",
+    )
+
     def __init__(self, pager: AsyncPager[T]) -> None:
         self._pager = pager
         self._url = pager._url
@@ -235,7 +261,8 @@ class _Walk(Generic[T]):
                 self._finished = True
             self._remaining -= len(page.items)
         if self._finished:
-            await self.aclose()
+            if self._ahead is not None:
+                await self.aclose()  # a fan-out's fetches still in flight
         elif self._ahead is None and not self._fanned and pager.concurrency > 1:
             self._fan_out(page)
         return page
