@@ -18,6 +18,7 @@ from godeploy import Links, OrderStatus, Price, dumps, loads, unstructure
 from godeploy.models import FeatureSet
 
 SOURCE = Path(godeploy.__file__).parent
+_ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le")
 
 
 def test_decimals_are_written_digit_for_digit() -> None:
@@ -109,6 +110,47 @@ def test_loads_reads_bytes_in_any_json_encoding() -> None:
         assert str(data["value"]) == "48.0000"
     with pytest.raises(TypeError):
         loads(48)  # type: ignore[arg-type]
+
+
+def _outcome(read: object, body: bytes) -> tuple[str, object]:
+    try:
+        return "read", read(body)  # type: ignore[operator]
+    except ValueError as error:
+        return "refused", type(error)
+
+
+def _reference(body: bytes) -> object:
+    return json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(name)
+
+
+_FIRST_BYTES = [
+    b"1",
+    b"1\x00",
+    b"12",
+    b"1\x002",
+    b"\x001",
+    b"[]",
+    b" 1 ",
+    b"\xef\xbb\xbf[1]",
+    b"\xff\xfe1\x00",
+    b"1\x00\x00\x00",
+    *(text.encode(encoding) for text in ("[1.50]", "1") for encoding in _ENCODINGS),
+]
+
+
+@pytest.mark.parametrize("body", _FIRST_BYTES)
+def test_loads_reads_bytes_as_json_loads_does_whatever_they_start_with(body: bytes) -> None:
+    # The encoding of bytes starting with an ASCII character is not detected but known.
+    assert _outcome(loads, body) == _outcome(_reference, body)
+
+
+@given(st.binary(max_size=6))
+def test_loads_reads_any_bytes_as_json_loads_does(body: bytes) -> None:
+    assert _outcome(loads, body) == _outcome(_reference, body)
 
 
 @given(
