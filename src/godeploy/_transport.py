@@ -527,7 +527,17 @@ class AiohttpTransport:
                 proxy=proxy,
                 proxy_headers=proxy_headers,
             ) as response:
-                body = await self._read_body(response, request)
+                length = response.content_length
+                if (
+                    length is not None
+                    and length <= self._max_error_bytes
+                    and not response.headers.get("Content-Encoding")
+                ):
+                    # Within every limit, whatever the status: read here, without the
+                    # chunked reader (what `_read_body` would do, one coroutine less).
+                    body = await response.read()
+                else:
+                    body = await self._read_body(response, request)
                 return TransportResponse(
                     status=response.status,
                     # Read-only, and never changed once the response is parsed: no copy.
