@@ -193,9 +193,17 @@ statuses = Converter(_status_set, takes_field=True)
 """The converter of an attrs field holding a set of HTTP statuses (checked as it converts)."""
 
 
+_OPTIONS: dict[str, _Option] = {}
+"""The name of each option checked so far (a literal of the code: a few dozen in all), made
+once: a pager per order of `for_orders` checks four."""
+
+
 def check_option(name: str, value: Any, validator: Validator) -> Any:
     """Check a keyword option with one of the validators above; return it."""
-    validator(None, _Option(name), value)
+    option = _OPTIONS.get(name)
+    if option is None:
+        option = _OPTIONS[name] = _Option(name)
+    validator(None, option, value)
     return value
 
 
