@@ -136,6 +136,8 @@ class AsyncPager(Generic[T]):
                 items = page.items
             else:
                 items += page.items
+            if walk.finished:
+                break  # what the next `next_page` would say, without asking it
         return [] if items is None else items
 
     def _newest_first(self) -> _Backward[T]:
@@ -237,6 +239,11 @@ class _Walk(Generic[T]):
         self._fanned = False
         self._ahead: _Ahead[T] | None = None
         self._ahead_url = self._url
+
+    @property
+    def finished(self) -> bool:
+        """Whether the walk is over: `next_page` has no further page to give."""
+        return self._finished
 
     async def next_page(self) -> Page[T] | None:
         """Fetch and check the next page (cut to `max_items`); None after the last one."""
