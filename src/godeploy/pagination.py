@@ -33,7 +33,7 @@ __all__ = ["AsyncPager", "Page"]
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
-# Made once: `for_orders` makes a pager per order.
+# Made once, like the options' names (see check_option).
 _AT_LEAST_1 = integer_at_least(1)
 _NONE_OR_AT_LEAST_0 = optional(integer_at_least(0))
 _NONE_OR_AT_LEAST_1 = optional(_AT_LEAST_1)
@@ -95,10 +95,20 @@ class AsyncPager(Generic[T]):
         max_items: int | None = None,
         concurrency: int = 1,
     ) -> None:
-        check_option("page_size", page_size, _NONE_OR_AT_LEAST_1)
-        check_option("start_page", start_page, _AT_LEAST_1)
-        check_option("max_items", max_items, _NONE_OR_AT_LEAST_0)
-        check_option("concurrency", concurrency, _AT_LEAST_1)
+        if not (
+            (page_size is None or (type(page_size) is int and page_size >= 1))
+            and type(start_page) is int
+            and start_page >= 1
+            and (max_items is None or (type(max_items) is int and max_items >= 0))
+            and type(concurrency) is int
+            and concurrency >= 1
+        ):
+            # Options that plain ints do not obviously satisfy: the validators decide, and
+            # name the bad one. (A fast path: `for_orders` makes a pager per order.)
+            check_option("page_size", page_size, _NONE_OR_AT_LEAST_1)
+            check_option("start_page", start_page, _AT_LEAST_1)
+            check_option("max_items", max_items, _NONE_OR_AT_LEAST_0)
+            check_option("concurrency", concurrency, _AT_LEAST_1)
         self._core = core
         self._operation = operation
         self._url = url
