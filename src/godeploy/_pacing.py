@@ -133,6 +133,8 @@ class RetryBudget:
 
     def refund(self, amount: float = 1.0) -> None:
         """Give tokens back after a success."""
+        if amount >= 0 and self.tokens == self.capacity:
+            return  # full already (the common case): no write, whose attrs hooks cost
         tokens = self.tokens + amount
         self.tokens = tokens if tokens < self.capacity else float(self.capacity)
 
