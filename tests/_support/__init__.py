@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -37,15 +36,15 @@ def make_client(fake: FakeGoDeploy, **options: Any) -> GoDeployClient:
 
 
 class RecordingTransport:
-    """The real transport, noting when each request left (a user-level seam); the test owns
-    it, so the test closes it (`async with`, or `aclose()`)."""
+    """The real transport, noting the path of each request it sends (a user-level seam); the
+    test owns it, so the test closes it (`async with`, or `aclose()`)."""
 
     def __init__(self) -> None:
         self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
+        self.sent: list[str] = []
 
     async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
+        self.sent.append(request.url.path)
         return await self.inner.send(request)
 
     async def aclose(self) -> None:
