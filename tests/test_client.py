@@ -319,7 +319,7 @@ async def test_create_retries_a_connect_error_that_sent_nothing(fake_godeploy):
     class RefusesOnce(RecordingTransport):
         async def send(self, request):
             if not self.sent:
-                self.sent.append("refused")
+                self.sent.append(request)
                 from godeploy import APIConnectionError
 
                 raise APIConnectionError(
