@@ -325,3 +325,21 @@ async def test_status_errors_keep_the_response_headers_read_only(fake_godeploy):
     assert "Content-Type" in headers
     with pytest.raises(TypeError):
         headers["X-Injected"] = "1"  # type: ignore[index]
+
+
+# The virtual clock these tests run on -------------------------------------------------------
+
+
+@virtual_time
+async def test_the_virtual_clock_moves_only_to_the_next_timer():
+    loop = asyncio.get_running_loop()
+    assert loop.time() == 0.0
+    for _ in range(100):
+        await asyncio.sleep(0)  # work to do: the clock stands still
+    assert loop.time() == 0.0
+    await asyncio.sleep(3600)  # an hour, at once
+    assert loop.time() == 3600.0
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.25):
+            await asyncio.sleep(1)
+    assert loop.time() == 3600.25
