@@ -38,6 +38,16 @@ __all__ = [
 T = TypeVar("T")
 
 
+class _Progress(Progress):
+    """A progress display that, disabled, prints nothing when it stops either."""
+
+    def stop(self) -> None:
+        # rich before 14.3 prints an empty line when a disabled display stops off a terminal:
+        # a stray line on a piped stderr (rich now skips it the same way).
+        if not self.disable:
+            super().stop()
+
+
 class _Console(Console):
     """A console whose closed pipe is the command's to handle (`_errors`: exit 141, quietly)."""
 
@@ -206,7 +216,7 @@ class Output:
         Elsewhere (a pipe, a log file, a test) it draws nothing at all, so stderr keeps only
         the lines worth reading.
         """
-        return Progress(
+        return _Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
