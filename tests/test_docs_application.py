@@ -75,12 +75,14 @@ def _pytest(project: Path, test_file: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow  # a pytest of its own in a child process (~10 s)
 def test_the_fastapi_app_passes_its_async_tests(project: Path) -> None:
     finished = _pytest(project, "test_app.py")
     assert finished.returncode == 0, finished.stdout + finished.stderr
     assert "3 passed" in finished.stdout
 
 
+@pytest.mark.slow  # a pytest of its own in a child process (~10 s)
 def test_the_fastapi_app_passes_its_sync_testclient_test(project: Path) -> None:
     finished = _pytest(project, "test_app_sync.py")
     assert finished.returncode == 0, finished.stdout + finished.stderr

@@ -23,6 +23,7 @@ async def locked_redis() -> AsyncIterator[RedisServer]:
         yield server
 
 
+@pytest.mark.slow  # a worker and CLI processes over Redis (~7 s)
 async def test_fan_out_on_the_fleet_prints_every_orders_items(
     fake_godeploy: FakeGoDeploy, locked_redis: RedisServer, order_ids: list[int]
 ):
@@ -64,6 +65,7 @@ async def test_fan_out_on_the_fleet_prints_every_orders_items(
     assert (report["total"], report["succeeded"], report["missing"]) == (30, 30, 0)
 
 
+@pytest.mark.slow  # three CLI processes over Redis (~7 s)
 async def test_fleet_cancel_and_an_unknown_run(locked_redis: RedisServer):
     async with Fleet(locked_redis.url) as fleet:
         run = await fleet.submit([1, 2, 3], chunk_size=2)  # no worker: the chunks stay queued

@@ -29,6 +29,9 @@ from tests._support.reliability import (
     record_figures,
 )
 
+# Each test runs 20 hypothesis examples against a threaded fake with latency (~5-15 s each).
+pytestmark = pytest.mark.slow
+
 EXAMPLES = settings(
     max_examples=20,
     deadline=None,

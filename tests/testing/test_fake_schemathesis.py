@@ -79,6 +79,7 @@ def honour_rules_the_schema_cannot_state(body: Any) -> None:
 
 
 @schema.parametrize()
+@pytest.mark.slow  # hundreds of generated requests per operation (~12 s)
 def test_the_fake_conforms_to_the_spec(case: schemathesis.Case, base_url: str) -> None:
     if case.operation.label == "POST /api/v2/orders":
         honour_rules_the_schema_cannot_state(case.body)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from godeploy._json import dumps
@@ -584,6 +584,48 @@ def _sources(rng: random.Random) -> tuple[SourceRecord, ...]:
     )
 
 
+class _Catalogue(NamedTuple):
+    unit_id: UUID
+    users: tuple[UserRecord, ...]
+    sources: tuple[SourceRecord, ...]
+    products: tuple[ProductRecord, ...]
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue(seed: int, product_count: int) -> tuple[_Catalogue, _Catalogue]:
+    """Both units' ids, people, sources and products: made once per seed (they never change)."""
+    rng = random.Random(f"godeploy-fake/{seed}/catalogue")
+    main = _Catalogue(
+        _uuid(rng),
+        _users(rng, 5, reference_first=True),
+        _sources(rng),
+        _products(rng, product_count, reference_first=True),
+    )
+    other = _Catalogue(
+        _uuid(rng),
+        _users(rng, 3, reference_first=False),
+        _sources(rng),
+        _products(rng, 3 + product_count // 10, reference_first=False),
+    )
+    return main, other
+
+
+@functools.lru_cache(maxsize=8)
+def _order_ids(seed: int, main_count: int, other_count: int) -> tuple[array[int], array[int]]:
+    """The stored order ids of each unit, ascending: ids are global, with gaps."""
+    rng = random.Random(f"godeploy-fake/{seed}/order-ids")
+    total = main_count + other_count
+    # The reference's first order (id 1) is in the unit it lists, so position 0 is main's.
+    first_other = 1 if main_count else 0
+    other_positions = set(rng.sample(range(first_other, total), other_count))
+    main_ids, other_ids = array("q"), array("q")
+    order_id = 0
+    for position in range(total):
+        order_id += 1 if position == 0 or rng.random() < 0.6 else rng.randrange(2, 20)
+        (other_ids if position in other_positions else main_ids).append(order_id)
+    return main_ids, other_ids
+
+
 class Store:
     """All the data of one fake: two business units, their catalogues and orders.
 
@@ -599,20 +641,20 @@ class Store:
         if order_count < 0:
             raise ValueError("order_count must not be negative")
         self.seed = seed
-        rng = random.Random(f"godeploy-fake/{seed}/catalogue")
+        main, other = _catalogue(seed, product_count)
         self.main = UnitRecord(
-            unit_id=_uuid(rng),
+            unit_id=main.unit_id,
             name="UK",
-            users=_users(rng, 5, reference_first=True),
-            sources=_sources(rng),
-            products=_products(rng, product_count, reference_first=True),
+            users=main.users,
+            sources=main.sources,
+            products=main.products,
         )
         self.other = UnitRecord(
-            unit_id=_uuid(rng),
+            unit_id=other.unit_id,
             name="Ireland",
-            users=_users(rng, 3, reference_first=False),
-            sources=_sources(rng),
-            products=_products(rng, 3 + product_count // 10, reference_first=False),
+            users=other.users,
+            sources=other.sources,
+            products=other.products,
         )
         self.units = {self.main.id: self.main, self.other.id: self.other}
         self.api_user = self.main.users[0]
@@ -627,16 +669,10 @@ class Store:
 
     def _lay_out_order_ids(self, main_count: int, other_count: int) -> int:
         """Give both units their order ids; return the highest. Ids are global, with gaps."""
-        rng = random.Random(f"godeploy-fake/{self.seed}/order-ids")
-        total = main_count + other_count
-        # The reference's first order (id 1) is in the unit it lists, so position 0 is main's.
-        first_other = 1 if main_count else 0
-        other_positions = set(rng.sample(range(first_other, total), other_count))
-        main_ids, other_ids = self.main.order_ids, self.other.order_ids
-        order_id = 0
-        for position in range(total):
-            order_id += 1 if position == 0 or rng.random() < 0.6 else rng.randrange(2, 20)
-            (other_ids if position in other_positions else main_ids).append(order_id)
+        main_ids, other_ids = _order_ids(self.seed, main_count, other_count)
+        self.main.order_ids.extend(main_ids)
+        self.other.order_ids.extend(other_ids)
+        order_id = max(main_ids[-1:] + other_ids[-1:], default=0)
         # Spread creation times evenly over the ids, so that `created` grows with the id.
         span_ms = (_LAST_ORDER_CREATED - _FIRST_ORDER_CREATED) // timedelta(milliseconds=1)
         self._ms_per_id = max(1, span_ms // max(order_id, 1))
