@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -12,6 +11,7 @@ from godeploy import OrderItemsResult, RequestValidationError
 from godeploy.fanout import FanOut
 from godeploy.testing import FakeGoDeploy, Fault
 from tests._support import acquired_connections, make_client
+from tests._support.clock import EPSILON, ClockedAPI, clocked_client, virtual_time
 from tests._support.matching import mismatches
 
 
@@ -134,16 +134,20 @@ async def test_cancelling_the_consumer_task_releases_connections(fake_godeploy):
         assert not [t for t in asyncio.all_tasks() if "fetch" in repr(t.get_coro())]
 
 
-async def test_rate_limit_holds_within_one_burst(fake_godeploy):
+@virtual_time
+async def test_rate_limit_holds_within_one_burst():
     rate = 50
-    async with make_client(fake_godeploy, max_requests_per_second=rate) as client:
-        started = time.monotonic()
+    api = ClockedAPI(latency=0.001)
+    async with clocked_client(api, max_requests_per_second=rate) as client:
         results = [r async for r in client.order_items.for_orders(range(1, 101), concurrency=32)]
-        elapsed = time.monotonic() - started
     assert len(results) == 100
-    # 100 requests at 50/s with a burst of 50 cannot finish before (100 - 50) / 50 = 1 s. A
-    # lower bound on a wait the SDK must make: a slow machine only lengthens it.
-    assert elapsed >= (100 - rate) / rate * 0.95
+    # 100 requests at 50/s with a burst of 50, on the virtual clock: the first 50 at once,
+    # then one every 1/50 s; none sooner than its slot, and the last exactly at 1 s.
+    sent = api.times("listOrderItems")
+    assert len(sent) == 100
+    assert sorted(sent) == sent
+    assert all(at >= (n - rate + 1) / rate - EPSILON for n, at in enumerate(sent)), sent
+    assert sent[-1] == pytest.approx((100 - rate) / rate)
 
 
 def test_bad_concurrency_is_refused():

@@ -1,14 +1,15 @@
 """Every wait of a call honours its deadline; closing wakes what sleeps; the 429 pause is shared.
 
-Against the fake on loopback. The assertions are on counts, on ordering and on lower bounds of
-time (a wait that must have happened), never on how fast this shared machine is.
+Against the fake on loopback, except where how long the SDK waited is the subject: those tests
+run in memory (`MockTransport`) on a virtual clock (`tests._support.clock`), where a wait takes
+no real time and is seen exactly, so nothing depends on how fast or loaded the machine is.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
-import time
 from uuid import UUID
 
 import pytest
@@ -23,61 +24,64 @@ from godeploy import (
     Timeout,
 )
 from godeploy.testing import Fault
-from tests._support import FAST_RETRIES, RecordingTransport, make_client
+from tests._support import FAST_RETRIES, make_client
+from tests._support.clock import (
+    EPSILON,
+    ORDER_ID,
+    PRODUCT_ID,
+    ClockedAPI,
+    clocked_client,
+    status,
+    virtual_time,
+)
 
 GUARD = 10.0
 """Seconds after which a test gives up on a call that should have ended long before."""
 
 
 async def outcome(call) -> tuple[float, object]:
-    """When a call ended (monotonic) and what it gave: a result or the exception."""
+    """When a call ended (on the loop's clock) and what it gave: a result or the exception."""
     try:
         result: object = await call
     except Exception as error:  # noqa: BLE001 - the outcome is the test's subject
         result = error
-    return time.monotonic(), result
+    return asyncio.get_running_loop().time(), result
 
 
 # Item 2: every wait honours the call's deadline ---------------------------------------------
 
 
-async def test_calls_the_rate_limit_cannot_serve_in_time_fail_at_once(fake_godeploy):
-    order_id = fake_godeploy.order_ids()[0]
-    async with make_client(
-        fake_godeploy, max_requests_per_second=5, timeout=Timeout(total=1)
-    ) as client:
-        async with asyncio.timeout(GUARD):
-            outcomes = await asyncio.gather(
-                *(outcome(client.orders.get(order_id)) for _ in range(30))
-            )
-    served = sorted(when for when, result in outcomes if not isinstance(result, Exception))
+@virtual_time
+async def test_calls_the_rate_limit_cannot_serve_in_time_fail_at_once():
+    api = ClockedAPI()
+    async with (
+        clocked_client(api, max_requests_per_second=5, timeout=Timeout(total=0.9)) as client,
+        asyncio.timeout(GUARD),
+    ):
+        outcomes = await asyncio.gather(*(outcome(client.orders.get(ORDER_ID)) for _ in range(30)))
+    served = [when for when, result in outcomes if not isinstance(result, Exception)]
     failed = [(when, result) for when, result in outcomes if isinstance(result, Exception)]
-    # A burst of 5, then one every 0.2 s: about 10 fit in one second, never more than 11.
-    assert 5 <= len(served) <= 11
-    assert len(served) + len(failed) == 30
+    # A burst of 5 at 0 s, then one slot every 0.2 s: four more fit before the 0.9 s deadline.
+    assert served == pytest.approx([0.0] * 5 + [0.2, 0.4, 0.6, 0.8])
+    assert api.times() == served  # and nothing else was sent
+    # The 21 others failed at once (at 0 s), without waiting for a slot, having sent nothing.
+    assert [when for when, _ in failed] == [0.0] * 21
     assert all(isinstance(error, APITimeoutError) for _, error in failed)
-    # They failed at once, not after waiting for a slot: before the later slots were served,
-    # and with nothing sent. (A call whose slot fell just inside the deadline may wait for it
-    # and then time out.)
-    at_once = [error for when, error in failed if when < served[5]]
-    assert len(at_once) >= len(failed) - 2, (len(at_once), len(failed))
-    assert all(not error.request_sent for error in at_once)  # type: ignore[attr-defined]
-    # Nothing was sent for them.
-    assert fake_godeploy.count("getOrder") <= len(served) + len(failed) - len(at_once)
+    assert not any(error.request_sent for _, error in failed)  # type: ignore[attr-defined]
 
 
-async def test_a_cancelled_call_gives_back_the_slot_it_booked(fake_godeploy):
-    order_id = fake_godeploy.order_ids()[0]
-    async with make_client(fake_godeploy, max_requests_per_second=1) as client:
-        await client.orders.get(order_id)  # takes the burst
-        waiting = asyncio.create_task(client.orders.get(order_id))  # books the slot at +1 s
+@virtual_time
+async def test_a_cancelled_call_gives_back_the_slot_it_booked():
+    async with clocked_client(ClockedAPI(), max_requests_per_second=1) as client:
+        await client.orders.get(ORDER_ID)  # takes the burst
+        waiting = asyncio.create_task(client.orders.get(ORDER_ID))  # books the slot at 1 s
         await asyncio.sleep(0.05)
         waiting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiting
         admission = await client.limits.admit(None)
-        # The slot of the cancelled call, about 1 s away, not the one after it (2 s).
-        assert admission.booked and admission.wait < 1.5
+    # The slot of the cancelled call, 0.95 s away now, not the one after it (1.95 s).
+    assert admission.booked and admission.wait == pytest.approx(0.95)
 
 
 async def test_a_hung_token_callable_fails_the_call_by_its_deadline(fake_godeploy):
@@ -128,43 +132,68 @@ async def test_calls_whose_deadline_ends_first_fail_fast_during_a_pause(fake_god
     assert fake_godeploy.count("getOrder") == 1
 
 
-async def test_calls_resume_spread_out_when_a_pause_ends(fake_godeploy):
-    order_id = fake_godeploy.order_ids()[0]
-    async with (
-        RecordingTransport() as transport,
-        make_client(fake_godeploy, transport=transport) as client,
-    ):
+@virtual_time
+async def test_retry_after_is_honoured(caplog):
+    caplog.set_level(logging.INFO, logger="godeploy")
+    api = ClockedAPI()
+    api.answer("getOrder", status(429, **{"Retry-After": "1"}))
+    async with clocked_client(api) as client, asyncio.timeout(GUARD):
+        await client.orders.get(ORDER_ID)
+    first, second = api.times()
+    # Not sooner than Retry-After; and not later than the pause's resume spread (a quarter).
+    assert 1.0 - EPSILON <= second - first <= 1.25 + EPSILON
+    assert any("in 1.00s" in r.getMessage() for r in caplog.records)
+
+
+@virtual_time
+async def test_429_pauses_every_request_of_the_client():
+    api = ClockedAPI()
+    api.answer("getOrder", status(429, **{"Retry-After": "1"}))
+    async with clocked_client(api) as client, asyncio.timeout(GUARD):
+        get_order = asyncio.create_task(client.orders.get(ORDER_ID))
+        while not api.count("getOrder"):
+            await asyncio.sleep(0)
+        rate_limited_at = asyncio.get_running_loop().time()
+        # Another operation, started after the 429: held by the same pause.
+        await client.products.get(PRODUCT_ID)
+        await get_order
+    assert api.times("getProduct")[0] - rate_limited_at >= 1.0 - EPSILON
+
+
+@virtual_time
+async def test_calls_resume_spread_out_when_a_pause_ends():
+    api = ClockedAPI()
+    async with clocked_client(api) as client, asyncio.timeout(GUARD):
         await client.limits.pause(0.4)
-        paused_at = time.monotonic()
-        async with asyncio.timeout(GUARD):
-            await asyncio.gather(*(client.orders.get(order_id) for _ in range(20)))
-    sent = [when for when, _ in transport.sent]
-    assert min(sent) >= paused_at + 0.4 - 0.01
-    # Spread over a window, not all in the same millisecond.
+        await asyncio.gather(*(client.orders.get(ORDER_ID) for _ in range(20)))
+    sent = api.times()
+    # None before the pause ends; spread over its window (a quarter of the pause), not all
+    # in the same instant.
+    assert len(sent) == 20
+    assert all(0.4 <= when <= 0.4 + 0.1 for when in sent), sent
+    assert len(set(sent)) == 20
     assert max(sent) - min(sent) > 0.03
 
 
-async def test_a_pause_set_while_a_call_waits_for_its_slot_is_honoured(fake_godeploy):
-    order_id = fake_godeploy.order_ids()[0]
-    fake_godeploy.faults.add(Fault.status(429, retry_after=1), route="getOrder", times=1)
+@virtual_time
+async def test_a_pause_set_while_a_call_waits_for_its_slot_is_honoured():
+    api = ClockedAPI(latency=0.01)
+    api.answer("getOrder", status(429, **{"Retry-After": "1"}))
     async with (
-        RecordingTransport() as transport,
-        make_client(
-            fake_godeploy, transport=transport, max_requests_per_second=2, max_retries=0
-        ) as client,
+        clocked_client(api, max_requests_per_second=2, max_retries=0) as client,
+        asyncio.timeout(GUARD),
     ):
-        # A burst of 2: the first draws the 429, the second is served; the third waits 0.5 s
-        # for its slot, and the pause begins while it waits.
-        async with asyncio.timeout(GUARD):
-            outcomes = await asyncio.gather(
-                *(outcome(client.orders.get(order_id)) for _ in range(3)),
-            )
+        # A burst of 2 at 0 s: the first draws the 429 (at 0.01 s), the second is served; the
+        # third waits 0.5 s for its slot, and the pause (until 1.01 s) begins while it waits.
+        outcomes = await asyncio.gather(*(outcome(client.orders.get(ORDER_ID)) for _ in range(3)))
     results = [result for _, result in outcomes]
     assert sum(isinstance(result, RateLimitError) for result in results) == 1
     assert sum(not isinstance(result, Exception) for result in results) == 2
-    first_sent = transport.sent[0][0]
-    assert len(transport.sent) == 3
-    assert transport.sent[2][0] >= first_sent + 1.0 - 0.01
+    first, second, third = api.times()
+    assert first == second == 0.0
+    # Not at its slot (0.5 s): after the pause, within its resume spread (a quarter of the
+    # 0.51 s it had left).
+    assert 1.01 - EPSILON <= third <= 1.01 + 0.51 / 4 + EPSILON
 
 
 # Item 4: aclose() wakes what sleeps --------------------------------------------------------
@@ -296,3 +325,21 @@ async def test_status_errors_keep_the_response_headers_read_only(fake_godeploy):
     assert "Content-Type" in headers
     with pytest.raises(TypeError):
         headers["X-Injected"] = "1"  # type: ignore[index]
+
+
+# The virtual clock these tests run on -------------------------------------------------------
+
+
+@virtual_time
+async def test_the_virtual_clock_moves_only_to_the_next_timer():
+    loop = asyncio.get_running_loop()
+    assert loop.time() == 0.0
+    for _ in range(100):
+        await asyncio.sleep(0)  # work to do: the clock stands still
+    assert loop.time() == 0.0
+    await asyncio.sleep(3600)  # an hour, at once
+    assert loop.time() == 3600.0
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.25):
+            await asyncio.sleep(1)
+    assert loop.time() == 3600.25

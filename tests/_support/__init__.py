@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -37,15 +36,15 @@ def make_client(fake: FakeGoDeploy, **options: Any) -> GoDeployClient:
 
 
 class RecordingTransport:
-    """The real transport, noting when each request left (a user-level seam); the test owns
-    it, so the test closes it (`async with`, or `aclose()`)."""
+    """The real transport, noting each request it is asked to send (a user-level seam); the
+    test owns it, so the test closes it (`async with`, or `aclose()`)."""
 
     def __init__(self) -> None:
         self.inner = AiohttpTransport()
-        self.sent: list[tuple[float, str]] = []
+        self.sent: list[TransportRequest] = []
 
     async def send(self, request: TransportRequest) -> TransportResponse:
-        self.sent.append((time.monotonic(), request.url.path))
+        self.sent.append(request)
         return await self.inner.send(request)
 
     async def aclose(self) -> None:
@@ -59,8 +58,12 @@ class RecordingTransport:
 
 
 def acquired_connections(client: GoDeployClient) -> int:
-    """Connections the client's connector has handed out and not got back."""
-    session = client.transport.session  # type: ignore[attr-defined]
+    """Connections the client's connector has handed out and not got back (through a
+    `RecordingTransport`, those of the transport it wraps)."""
+    transport = client.transport
+    if isinstance(transport, RecordingTransport):
+        transport = transport.inner
+    session = transport.session  # type: ignore[attr-defined]
     return 0 if session is None else len(session.connector._acquired)
 
 

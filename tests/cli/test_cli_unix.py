@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 
@@ -18,33 +19,61 @@ async def test_a_closed_pipe_ends_quietly_with_141(
     fake_godeploy: FakeGoDeploy, connection: list[str], output: list[str]
 ):
     # `godeploy orders list --json | head -1`: the reader takes one line and goes away while
-    # the command still has 4150 orders (about 1 MB) to write.
+    # the command still has 4150 orders to write (a table of ~500 KB, or ~2.6 MB of JSON).
     assert GODEPLOY is not None
     env = clean_environment()
     # Unbuffered, a write cut short by the closed pipe is reported as complete, and the last
     # (a table is one write) never fails: exit 0, which is allowed but not what this checks.
     env.pop("PYTHONUNBUFFERED", None)
-    process = await asyncio.create_subprocess_exec(
-        GODEPLOY,
-        "orders",
-        "list",
-        *output,
-        *connection,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-    )
-    assert process.stdout is not None and process.stderr is not None
-    first = await asyncio.wait_for(process.stdout.readline(), RUN_TIMEOUT)
-    # Close the read end, as `head` does when it exits.
-    process._transport.get_pipe_transport(1).close()  # type: ignore[attr-defined]
+    # A pipe of our own, read as `head` reads it: asyncio's PIPE reads ahead (uvloop's, a
+    # socket pair with large buffers, took in 475 KB of the table under load before the
+    # test's code ran), so that the whole table could be written before the reader went away.
+    # Here the reader takes a few KB, the pipe holds 64 KB: the command cannot finish writing.
+    read_end, write_end = os.pipe()
+    try:
+        process = await asyncio.create_subprocess_exec(
+            GODEPLOY,
+            "orders",
+            "list",
+            *output,
+            *connection,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+    finally:
+        os.close(write_end)
+    assert process.stderr is not None
+    first = await asyncio.wait_for(head_one_line(read_end), RUN_TIMEOUT)
     stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
     code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
 
     assert first
     assert code == CLOSED_PIPE
     assert stderr.decode() == ""
+
+
+async def head_one_line(fd: int) -> bytes:
+    """Read a pipe up to its first line in small reads, then close it, as `head -1` does."""
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    taken = b""
+    try:
+        while b"\n" not in taken:
+            readable = loop.create_future()
+            loop.add_reader(fd, _wake, readable)
+            try:
+                await readable
+            finally:
+                loop.remove_reader(fd)
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            taken += chunk
+    finally:
+        os.close(fd)
+    return taken.partition(b"\n")[0]
 
 
 async def test_output_and_connection_options_on_the_group(
@@ -84,3 +113,8 @@ async def test_a_flag_after_the_command_beats_the_group_which_beats_the_variable
     assert group_beats_variable.exit_code == 0, group_beats_variable.stderr
     assert json.loads(group_beats_variable.stdout)["id"] == fake_godeploy.order_ids()[0]
     assert leaf_beats_group.exit_code == 0, leaf_beats_group.stderr
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
