@@ -61,6 +61,7 @@ async def test_python_dash_m_runs_the_same_command():
     assert re.fullmatch(r"godeploy \d+\.\d+\.\d+\S*\n", stdout)
 
 
+@pytest.mark.slow  # a fake-server process and CLI runs against it (~5 s)
 async def test_fake_server_serves_until_terminated(godeploy_script: str, run_godeploy):
     server = await asyncio.create_subprocess_exec(
         godeploy_script,
@@ -95,6 +96,7 @@ async def test_fake_server_serves_until_terminated(godeploy_script: str, run_god
     assert server.returncode == 0
 
 
+@pytest.mark.slow  # fake-server processes (~5 s)
 async def test_fake_server_takes_the_runners_options_and_prints_exports(
     godeploy_script: str, run_godeploy, cli_environment
 ):

@@ -72,6 +72,7 @@ async def run_workers(
     return [json.loads(stdout.splitlines()[-1]) for stdout, _ in outputs]
 
 
+@pytest.mark.slow  # three worker processes and Redis (~6 s each)
 @pytest.mark.parametrize("mode", ["fleet", "local"])
 async def test_the_cap_holds_across_three_processes_within_one_burst(redis_server, mode):
     # GCRA lets at most burst + rate requests go within any one second. Late wake-ups and a
@@ -104,6 +105,7 @@ async def test_the_cap_holds_across_three_processes_within_one_burst(redis_serve
         assert [s["warnings"] for s in summaries] == [0] * WORKERS
 
 
+@pytest.mark.slow  # three worker processes and Redis (~6 s)
 async def test_a_429_in_one_process_pauses_the_others(redis_server):
     async with FakeGoDeploy(seed=3, order_count=200) as fake:
         fake.faults.latency(fixed=0.05)
