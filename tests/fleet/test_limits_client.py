@@ -81,3 +81,38 @@ async def test_redis_killed_mid_run_the_calls_finish_on_local_limits(
             assert not limits.falling_back
             assert "answers again" in caplog.records[-1].getMessage()
             assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+
+
+async def test_an_answer_sent_before_the_outage_does_not_end_it(caplog):
+    """Two round trips in flight when Redis dies: the one answered late proves nothing."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    caplog.set_level(logging.INFO, logger="godeploy.fleet")
+    limits = FleetLimits("redis://127.0.0.1:1/0", max_requests_per_second=400)
+    failed, answered = asyncio.Event(), asyncio.Event()
+
+    async def fails() -> str:
+        await failed.wait()
+        raise RedisConnectionError("the server went away")
+
+    async def answers_late() -> str:
+        await answered.wait()
+        return "sent before the outage"
+
+    async def locally(local: object) -> str:
+        return "local"
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            first = group.create_task(limits._redis_else_local(fails, locally))
+            late = group.create_task(limits._redis_else_local(answers_late, locally))
+            await asyncio.sleep(0)  # both round trips started while Redis was up
+            failed.set()
+            assert await first == "local"
+            answered.set()
+            assert await late == "sent before the outage"
+        assert limits.falling_back
+        back = [r for r in caplog.records if "pacing is fleet-wide again" in r.getMessage()]
+        assert back == []
+    finally:
+        await limits.aclose()

@@ -436,6 +436,7 @@ class FleetLimits(AsyncClosing):
         self._used = True
         # max_wait 0 asks for a slot now or none: no deadline of its own.
         bound = _SOCKET_TIMEOUT if not max_wait else min(_SOCKET_TIMEOUT, max_wait)
+        outages = fallback.outages
         try:
             async with asyncio.timeout(bound) as limit:
                 result = await on_redis()
@@ -445,7 +446,9 @@ class FleetLimits(AsyncClosing):
             if limit.expired() and bound < _SOCKET_TIMEOUT:
                 return None  # the call's time ran out, not Redis's
             return await locally(fallback.enter(error))
-        fallback.answered()
+        # An answer to a round trip sent before the latest outage began says nothing of now.
+        if outages == fallback.outages:
+            fallback.answered()
         return result
 
     def _admitted(
@@ -518,6 +521,8 @@ class _Fallback:
         self._share = share
         self.local: LocalLimits | None = None
         self.down = False
+        self.outages = 0
+        """How many times Redis went down (a round trip's answer counts only for its own)."""
         self.rejoining = False
         """Whether the next admission on Redis is this client's first after an outage."""
         self._next_probe = 0.0
@@ -548,6 +553,7 @@ class _Fallback:
         if self.down and self.local is not None:
             return self.local
         self.down = True
+        self.outages += 1
         share = self._share if self._share is not None else 1.0 / max(1, limits._live)
         rate = None if limits._rate is None else limits._rate * share
         # Down again within the grace: the same local limits, their state kept.
