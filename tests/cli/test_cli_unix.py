@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import array
 import asyncio
+import fcntl
 import json
 import os
+import socket
+import termios
 
 import pytest
 
@@ -52,6 +56,63 @@ async def test_a_closed_pipe_ends_quietly_with_141(
     assert first
     assert code == CLOSED_PIPE
     assert stderr.decode() == ""
+
+
+@pytest.mark.parametrize("output", [["--json"], []], ids=["json-lines", "table"])
+async def test_a_socket_reader_that_goes_away_ends_quietly_with_141(
+    fake_godeploy: FakeGoDeploy, connection: list[str], output: list[str]
+):
+    # uvloop and Node give a child a Unix socket for its stdout, not a pipe. A reader that
+    # closes it with bytes unread while the command waits for room makes that write fail with
+    # ECONNRESET, not EPIPE: the same reader going away, so the same quiet 141.
+    assert GODEPLOY is not None
+    env = clean_environment()
+    env.pop("PYTHONUNBUFFERED", None)
+    reader, writer = socket.socketpair()
+    with reader:
+        # Small buffers: the command soon waits for room, which is when the reset shows.
+        writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        reader.setblocking(False)
+        with writer:
+            process = await asyncio.create_subprocess_exec(
+                GODEPLOY,
+                "orders",
+                "list",
+                *output,
+                *connection,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=writer.fileno(),
+                stderr=asyncio.subprocess.PIPE,
+                env=env,
+            )
+        assert process.stderr is not None
+        first = await asyncio.wait_for(_first_line(reader), RUN_TIMEOUT)
+        await asyncio.wait_for(_until_full(reader), RUN_TIMEOUT)
+    stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
+    code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
+
+    assert first
+    assert (code, stderr.decode()) == (CLOSED_PIPE, "")
+
+
+async def _first_line(reader: socket.socket) -> bytes:
+    """Read a socket up to its first line, in small reads."""
+    loop = asyncio.get_running_loop()
+    taken = b""
+    while b"\n" not in taken and (chunk := await loop.sock_recv(reader, 1024)):
+        taken += chunk
+    return taken.partition(b"\n")[0]
+
+
+async def _until_full(reader: socket.socket) -> None:
+    """Wait until the bytes waiting in the socket stop growing: the writer waits for room."""
+    queued = array.array("i", [-1])
+    last = -2
+    while queued[0] != last:
+        last = queued[0]
+        await asyncio.sleep(0.2)
+        fcntl.ioctl(reader.fileno(), termios.FIONREAD, queued)
 
 
 async def head_one_line(fd: int) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import stat
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
@@ -127,7 +128,9 @@ def run_app(app: typer.Typer, *, prog_name: str) -> NoReturn:
         code = app(prog_name=prog_name, standalone_mode=False)
         # Flushed here, not at exit: a reader that went away is seen while it can be handled.
         sys.stdout.flush()
-    except BrokenPipeError:
+    except OSError as error:
+        if not _reader_went_away(error):
+            raise
         _closed_pipe()
     except typer.TyperException as error:  # click's ClickException, as typer vendors it
         # Building a NoArgsIsHelpError printed the help already; it only sets the exit code.
@@ -159,13 +162,33 @@ def run_async(command: Callable[[], Coroutine[Any, Any, None]]) -> None:
         fail(str(failure), failure.exit_code)
     except GoDeployError as error:
         fail(describe_error(error), exit_code_of(error))
-    except BrokenPipeError:
-        _closed_pipe()
     except OSError as error:
-        # A file that cannot be read, a port already taken, a closed pipe: no traceback.
+        if _reader_went_away(error):
+            _closed_pipe()
+        # A file that cannot be read, a port already taken: no traceback.
         fail(_describe_os_error(error), EXIT_API_ERROR)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
+
+
+def _reader_went_away(error: OSError) -> bool:
+    """Whether a failed write means that the reader of stdout went away.
+
+    Through a pipe that is EPIPE. Through a Unix socket (what uvloop and Node give a child for
+    its stdout) a reader that closes with bytes unread, while a write waits for room, makes it
+    ECONNRESET. The SDK turns a reset of the API's connection into `APIConnectionError`, so a
+    bare reset comes from stdout.
+    """
+    if isinstance(error, BrokenPipeError):
+        return True
+    return isinstance(error, ConnectionResetError) and _stdout_is_socket()
+
+
+def _stdout_is_socket() -> bool:
+    try:
+        return stat.S_ISSOCK(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError):  # no file behind stdout (closed, or a test's capture)
+        return False
 
 
 def _closed_pipe() -> NoReturn:
