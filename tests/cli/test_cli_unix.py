@@ -24,38 +24,19 @@ async def test_a_closed_pipe_ends_quietly_with_141(
 ):
     # `godeploy orders list --json | head -1`: the reader takes one line and goes away while
     # the command still has 4150 orders to write (a table of ~500 KB, or ~2.6 MB of JSON).
-    assert GODEPLOY is not None
-    env = clean_environment()
-    # Unbuffered, a write cut short by the closed pipe is reported as complete, and the last
-    # (a table is one write) never fails: exit 0, which is allowed but not what this checks.
-    env.pop("PYTHONUNBUFFERED", None)
     # A pipe of our own, read as `head` reads it: asyncio's PIPE reads ahead (uvloop's, a
     # socket pair with large buffers, took in 475 KB of the table under load before the
     # test's code ran), so that the whole table could be written before the reader went away.
     # Here the reader takes a few KB, the pipe holds 64 KB: the command cannot finish writing.
     read_end, write_end = os.pipe()
     try:
-        process = await asyncio.create_subprocess_exec(
-            GODEPLOY,
-            "orders",
-            "list",
-            *output,
-            *connection,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=write_end,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        process = await _list_orders(output, connection, stdout=write_end)
     finally:
         os.close(write_end)
-    assert process.stderr is not None
     first = await asyncio.wait_for(head_one_line(read_end), RUN_TIMEOUT)
-    stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
-    code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
 
     assert first
-    assert code == CLOSED_PIPE
-    assert stderr.decode() == ""
+    assert await _ending(process) == (CLOSED_PIPE, "")
 
 
 @pytest.mark.parametrize("output", [["--json"], []], ids=["json-lines", "table"])
@@ -65,9 +46,6 @@ async def test_a_socket_reader_that_goes_away_ends_quietly_with_141(
     # uvloop and Node give a child a Unix socket for its stdout, not a pipe. A reader that
     # closes it with bytes unread while the command waits for room makes that write fail with
     # ECONNRESET, not EPIPE: the same reader going away, so the same quiet 141.
-    assert GODEPLOY is not None
-    env = clean_environment()
-    env.pop("PYTHONUNBUFFERED", None)
     reader, writer = socket.socketpair()
     with reader:
         # Small buffers: the command soon waits for room, which is when the reset shows.
@@ -75,25 +53,41 @@ async def test_a_socket_reader_that_goes_away_ends_quietly_with_141(
         reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         reader.setblocking(False)
         with writer:
-            process = await asyncio.create_subprocess_exec(
-                GODEPLOY,
-                "orders",
-                "list",
-                *output,
-                *connection,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=writer.fileno(),
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-            )
-        assert process.stderr is not None
+            process = await _list_orders(output, connection, stdout=writer.fileno())
         first = await asyncio.wait_for(_first_line(reader), RUN_TIMEOUT)
         await asyncio.wait_for(_until_full(reader), RUN_TIMEOUT)
-    stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
-    code = await asyncio.wait_for(process.wait(), RUN_TIMEOUT)
 
     assert first
-    assert (code, stderr.decode()) == (CLOSED_PIPE, "")
+    assert await _ending(process) == (CLOSED_PIPE, "")
+
+
+async def _list_orders(
+    output: list[str], connection: list[str], *, stdout: int
+) -> asyncio.subprocess.Process:
+    """`godeploy orders list` writing to `stdout`, buffered as in a shell; stderr piped."""
+    assert GODEPLOY is not None
+    env = clean_environment()
+    # Unbuffered, a write cut short by the closed pipe is reported as complete, and the last
+    # (a table is one write) never fails: exit 0, which is allowed but not what this checks.
+    env.pop("PYTHONUNBUFFERED", None)
+    return await asyncio.create_subprocess_exec(
+        GODEPLOY,
+        "orders",
+        "list",
+        *output,
+        *connection,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+
+
+async def _ending(process: asyncio.subprocess.Process) -> tuple[int, str]:
+    """The command's exit code and everything it wrote on stderr."""
+    assert process.stderr is not None
+    stderr = await asyncio.wait_for(process.stderr.read(), RUN_TIMEOUT)
+    return await asyncio.wait_for(process.wait(), RUN_TIMEOUT), stderr.decode()
 
 
 async def _first_line(reader: socket.socket) -> bytes:
