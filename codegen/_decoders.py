@@ -71,6 +71,8 @@ class _Writer:
         self.hooks: dict[str, str] = {}  # type source -> name of the hook bound in the factory
         self.members: dict[str, str] = {}  # enum name -> name of its member lookup
         self.setters: dict[str, list[str]] = {}  # class name -> the slots its decoder sets
+        self.empties: list[str] = []  # classes whose `{}` decodes to one shared instance
+        self.shared: list[str] = []  # classes whose equal instances are shared
 
     def type_source(self, t: Any) -> str:
         """Python source naming a type, as the decoders module imports it."""
@@ -165,9 +167,30 @@ class _Writer:
             # What attrs' frozen __init__ does, without its per-field object.__setattr__ and
             # keyword parsing: half the cost of decoding an order.
             self.setters[name] = [a.name for a in fields]
-            body.append(f"m = new(models.{name})")
-            body += [f"setters_{name}[{n}](m, a{n})" for n in range(len(fields))]
-            body.append("return m")
+            build = [f"m = new(models.{name})"]
+            build += [f"setters_{name}[{n}](m, a{n})" for n in range(len(fields))]
+            if _all_none_by_default(fields):
+                # `{}` (a page's `_links` when there is no other page): one shared instance.
+                self.empties.append(name)
+                body.insert(2, "if not o:")
+                body.insert(3, f"    return empty_{name}")
+            if _all_integers(cl, fields):
+                # A page's `_pageInfo`: the same few values on every page of a listing, and
+                # on every one-page listing of `for_orders`. Equal frozen models are shared.
+                self.shared.append(name)
+                key = ", ".join(f"a{n}" for n in range(len(fields)))
+                body += [
+                    f"key = ({key})",
+                    f"m = shared_{name}.get(key)",
+                    "if m is None:",
+                    *_indent(build),
+                    f"    if len(shared_{name}) >= SHARED_LIMIT:",
+                    f"        shared_{name}.clear()",
+                    f"    shared_{name}[key] = m",
+                    "return m",
+                ]
+            else:
+                body += [*build, "return m"]
         else:
             arguments = ", ".join(f"{a.alias}=a{n}" for n, a in enumerate(fields))
             body.append(f"return models.{name}({arguments})")
@@ -187,9 +210,10 @@ class _Writer:
             for enum, name in self.members.items()
         ]
         binds += [
-            f"setters_{name} = _setters(models.{name}, {tuple(slots)!r})"
+            f"setters_{name} = setters(models.{name}, {tuple(slots)!r})"
             for name, slots in self.setters.items()
         ]
+        binds += [f"shared_{name}: dict[Any, models.{name}] = {{}}" for name in self.shared]
         table = ", ".join(f"models.{cl.__name__}: structure_{cl.__name__}" for cl in self.classes)
         imports = sorted(n for n in _NAMED_LEAVES if any(n in s for s in self.hooks))
         lines = [
@@ -198,31 +222,30 @@ class _Writer:
             "from collections.abc import Callable",
             *(f"from {_MODULE_OF[name]} import {name}" for name in imports),
             "from typing import Any, NoReturn, cast\n",
-            "import attrs\n",
-            "from godeploy._generated import models\n",
+            "from godeploy._generated import models",
+            "from godeploy._slots import new, setters\n",
             '__all__ = ["Decoder", "HookOf", "make_decoders"]\n',
             "Decoder = Callable[[Any], Any]",
             '"""A structure function: decoded JSON in, a model out."""',
             "HookOf = Callable[[Any], Callable[[Any, Any], Any]]",
             '"""How a decoder gets the converter\'s hook for a type (`get_structure_hook`)."""',
-            "Setter = Callable[[Any, Any], None]",
-            '"""Sets one slot of an instance (the slot\'s member descriptor `__set__`)."""',
             "_MISSING: Any = object()",
-            "new = object.__new__\n\n",
+            "SHARED_LIMIT = 4096",
+            '"""The most instances a shared model keeps (then it starts again)."""\n\n',
             "def _refuse(key: str, value: Any) -> NoReturn:",
             '    """Stop at a value of the wrong JSON type (the converter names the place)."""',
             '    raise TypeError(f"{key}: unexpected {type(value).__name__}")\n\n',
-            "def _setters(cl: type[Any], names: tuple[str, ...]) -> tuple[Setter, ...]:",
-            '    """The slot setters of a model\'s fields, in order; refuse a changed model."""',
-            "    fields = tuple(a.name for a in attrs.fields(cl))",
-            "    if fields != names:",
-            '        raise TypeError(f"{cl.__name__}: fields {fields}, not {names}: make codegen")',
-            "    return tuple(vars(cl)[name].__set__ for name in names)\n\n",
             "def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:",
             '    """Return each model\'s structure function, bound to the converter\'s hooks."""',
             *_indent(binds),
             "",
             *_indent(functions),
+            *(f"    empty_{name} = new(models.{name})" for name in self.empties),
+            *(
+                f"    setters_{name}[{n}](empty_{name}, None)"
+                for name in self.empties
+                for n in range(len(self.setters[name]))
+            ),
             f"    return {{{table}}}",
         ]
         return "\n".join(lines) + "\n"
@@ -249,6 +272,17 @@ def _built_slot_by_slot(cl: type[Any]) -> bool:
         and hasattr(vars(cl).get(a.name), "__set__")
         for a in attrs.fields(cl)
     )
+
+
+def _all_none_by_default(fields: list[attrs.Attribute[Any]]) -> bool:
+    """Whether every field defaults to None (then `{}` is one value, all None)."""
+    return all(a.default is None for a in fields)
+
+
+def _all_integers(cl: type[Any], fields: list[attrs.Attribute[Any]]) -> bool:
+    """Whether every field is a required integer or boolean (a model that is just numbers)."""
+    hints = typing.get_type_hints(cl)
+    return all(a.default is attrs.NOTHING and hints[a.name] in (int, bool) for a in fields)
 
 
 def _indent(lines: list[str]) -> list[str]:

@@ -678,3 +678,36 @@ def test_decoding_a_page_sets_off_no_collection_and_leaves_the_collector_as_it_w
         gc.callbacks.remove(count)
         gc.enable()
     assert collections == []
+
+
+PAGE_INFO = {
+    "pageCount": 1,
+    "totalItemCount": 2,
+    "pageNumber": 1,
+    "pageSize": 100,
+    "hasPreviousPage": False,
+    "hasNextPage": False,
+    "isFirstPage": True,
+    "isLastPage": True,
+    "firstItemOnPage": 1,
+    "lastItemOnPage": 2,
+}
+
+
+def test_equal_page_infos_and_empty_links_are_one_shared_instance() -> None:
+    # Frozen and equal: sharing them saves a model per page of `for_orders`.
+    first = structure(dict(PAGE_INFO), models.PageInfo)
+    assert structure(dict(PAGE_INFO), models.PageInfo) is first
+    other = structure({**PAGE_INFO, "lastItemOnPage": 1}, models.PageInfo)
+    assert other is not first and other.last_item_on_page == 1
+    assert structure({}, models.Links) is structure({}, models.Links) == models.Links()
+    assert structure({"self": "/a"}, models.Links) == models.Links(self_="/a")
+
+
+@pytest.mark.parametrize("key", ["pageCount", "hasNextPage"])
+def test_a_shared_page_info_is_no_shortcut_past_the_checks(key: str) -> None:
+    # A boolean where a number goes (and the reverse) would hash like the number.
+    structure(dict(PAGE_INFO), models.PageInfo)
+    wrong = {**PAGE_INFO, key: True if key == "pageCount" else 1}
+    with pytest.raises(ResponseValidationError, match=key):
+        structure(wrong, models.PageInfo)

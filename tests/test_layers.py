@@ -167,6 +167,7 @@ def test_the_fake_never_imports_the_client():
 
 BOTTOM = {
     "_json",
+    "_slots",
     "_lifecycle",
     "_generated.models",
     "_generated.decoders",
@@ -183,8 +184,8 @@ BOTTOM = {
 
 def test_lower_layers_do_not_import_higher_ones():
     layers = [
-        {"_json", "_lifecycle", "_version"},
-        BOTTOM - {"_json", "_lifecycle", "_version"},
+        {"_json", "_lifecycle", "_slots", "_version"},
+        BOTTOM - {"_json", "_lifecycle", "_slots", "_version"},
         # Raw responses wrap what the transport answered; the core and resources use them.
         {"_transport", "_response"},
         {"_auth", "_pacing"},

@@ -261,7 +261,6 @@ def structure(data: Any, cl: type[T], *, url: Any = None) -> T:
         cl: the model (or any type the converter knows, such as `list[Order]`).
         url: the URL the body came from, for the error.
     """
-    decode = _DECODERS.get(cl)
     collecting = gc.isenabled()
     # Decoding a page allocates thousands of containers that all live on (the models), and
     # every 700 of them set off a collection that walks the young ones again: a third of the
@@ -269,15 +268,22 @@ def structure(data: Any, cl: type[T], *, url: Any = None) -> T:
     # end (and is left off if it was off). `make bench` section 4 measures it.
     gc.disable()
     try:
+        return _structure(data, cl, url)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _structure(data: Any, cl: type[T], url: Any) -> T:
+    """`structure`, with the collector off already."""
+    decode = _DECODERS.get(cl)
+    try:
         if decode is not None:
             return decode(data)  # type: ignore[no-any-return]
         return _CONVERTER.structure(data, cl)
     except Exception as error:  # noqa: BLE001 - whatever the refusal, it is explained
         explained = _explain(data, cl, url, error)
         raise explained from explained.__cause__  # cattrs' error tree is no cause to read
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _explain(data: Any, cl: Any, url: Any, error: Exception) -> ResponseValidationError:
@@ -313,7 +319,7 @@ def structure_json(body: bytes | str, cl: type[T], *, url: Any = None) -> T:
     collecting = gc.isenabled()
     gc.disable()  # for the parse too: it builds the same number of containers (see structure)
     try:
-        return structure(decode_json(body, url=url), cl, url=url)
+        return _structure(decode_json(body, url=url), cl, url)
     finally:
         if collecting:
             gc.enable()

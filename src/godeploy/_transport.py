@@ -44,6 +44,7 @@ from godeploy._exceptions import (
     ResponseTooLargeError,
     read_only_headers,
 )
+from godeploy._slots import new, setters
 
 __all__ = [
     "DEFAULT_MAX_ERROR_BYTES",
@@ -55,6 +56,7 @@ __all__ = [
     "SSLOption",
     "TransportRequest",
     "TransportResponse",
+    "build_request",
     "check_loop_free",
 ]
 
@@ -105,6 +107,44 @@ class TransportResponse:
     headers: CIMultiDictProxy[str] = field(default=NO_HEADERS, converter=read_only_headers)
     body: bytes = field(default=b"", repr=False)
     url: URL = field(factory=URL)
+
+
+# A request and its response are made for every attempt: slot by slot, they cost half.
+_REQUEST_SLOTS = setters(
+    TransportRequest, ("method", "url", "headers", "body", "timeout", "connect_timeout")
+)
+_RESPONSE_SLOTS = setters(TransportResponse, ("status", "headers", "body", "url"))
+
+
+def build_request(
+    method: str,
+    url: URL,
+    headers: Mapping[str, str],
+    body: bytes | None,
+    timeout: float | None,
+    connect_timeout: float | None,
+) -> TransportRequest:
+    """`TransportRequest(...)`, slot by slot (`godeploy._slots`), of the core's checked values."""
+    request: TransportRequest = new(TransportRequest)
+    _REQUEST_SLOTS[0](request, method)
+    _REQUEST_SLOTS[1](request, url)
+    _REQUEST_SLOTS[2](request, headers)
+    _REQUEST_SLOTS[3](request, body)
+    _REQUEST_SLOTS[4](request, timeout)
+    _REQUEST_SLOTS[5](request, connect_timeout)
+    return request
+
+
+def _build_response(
+    status: int, headers: CIMultiDictProxy[str], body: bytes, url: URL
+) -> TransportResponse:
+    """`TransportResponse(...)`, slot by slot, of headers that are read-only already."""
+    response: TransportResponse = new(TransportResponse)
+    _RESPONSE_SLOTS[0](response, status)
+    _RESPONSE_SLOTS[1](response, headers)
+    _RESPONSE_SLOTS[2](response, body)
+    _RESPONSE_SLOTS[3](response, url)
+    return response
 
 
 @runtime_checkable
@@ -538,13 +578,9 @@ class AiohttpTransport:
                     body = await response.read()
                 else:
                     body = await self._read_body(response, request)
-                return TransportResponse(
-                    status=response.status,
-                    # Read-only, and never changed once the response is parsed: no copy.
-                    headers=response.headers,
-                    body=body,
-                    url=request.url,
-                )
+                # aiohttp's headers are read-only, and never changed once the response is
+                # parsed: no copy.
+                return _build_response(response.status, response.headers, body, request.url)
         except aiohttp.ClientResponseError as error:
             # An answer that is not HTTP. aiohttp's error keeps the request's headers, the token
             # among them, in its `request_info` (and its repr): keep its text, not the error.

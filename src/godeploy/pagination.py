@@ -26,6 +26,7 @@ from godeploy._core import CallOptions, ClientCore
 from godeploy._exceptions import GoDeployError, PaginationError
 from godeploy._generated.models import Links, PageInfo
 from godeploy._generated.operations import Operation
+from godeploy._slots import new, setters
 from godeploy.fanout import FanOut
 
 __all__ = ["AsyncPager", "Page"]
@@ -72,6 +73,20 @@ class Page(Generic[T]):
     def has_next(self) -> bool:
         """Whether another page follows (an empty page ends the listing whatever it says)."""
         return bool(self.items) and self.page_info.has_next_page and not self.page_info.is_last_page
+
+
+# A page is made for every page fetched (for every order, in `for_orders`): slot by slot.
+_PAGE_SLOTS = setters(Page, ("items", "page_info", "number", "links"))
+
+
+def _build_page(items: list[T], page_info: PageInfo, links: Links) -> Page[T]:
+    """`Page(...)`, slot by slot (`godeploy._slots`), of a decoded page's parts."""
+    page: Page[T] = new(Page)
+    _PAGE_SLOTS[0](page, items)
+    _PAGE_SLOTS[1](page, page_info)
+    _PAGE_SLOTS[2](page, page_info.page_number)
+    _PAGE_SLOTS[3](page, links)
+    return page
 
 
 class AsyncPager(Generic[T]):
@@ -166,11 +181,8 @@ class AsyncPager(Generic[T]):
         )
         # The model goes no further than here: its (decoded, fresh) list becomes the page's.
         items = model.items
-        return Page(
-            items=items if type(items) is list else list(items),
-            page_info=model.page_info,
-            number=model.page_info.page_number,
-            links=model.links,
+        return _build_page(
+            items if type(items) is list else list(items), model.page_info, model.links
         )
 
     def _fan_out(self, url: URL, query: dict[str, str | int], numbers: range) -> _Ahead[T]:

@@ -15,9 +15,8 @@ from decimal import Decimal
 from typing import Any, NoReturn, cast
 from uuid import UUID
 
-import attrs
-
 from godeploy._generated import models
+from godeploy._slots import new, setters
 
 __all__ = ["Decoder", "HookOf", "make_decoders"]
 
@@ -25,23 +24,14 @@ Decoder = Callable[[Any], Any]
 """A structure function: decoded JSON in, a model out."""
 HookOf = Callable[[Any], Callable[[Any, Any], Any]]
 """How a decoder gets the converter's hook for a type (`get_structure_hook`)."""
-Setter = Callable[[Any, Any], None]
-"""Sets one slot of an instance (the slot's member descriptor `__set__`)."""
 _MISSING: Any = object()
-new = object.__new__
+SHARED_LIMIT = 4096
+"""The most instances a shared model keeps (then it starts again)."""
 
 
 def _refuse(key: str, value: Any) -> NoReturn:
     """Stop at a value of the wrong JSON type (the converter names the place)."""
     raise TypeError(f"{key}: unexpected {type(value).__name__}")
-
-
-def _setters(cl: type[Any], names: tuple[str, ...]) -> tuple[Setter, ...]:
-    """The slot setters of a model's fields, in order; refuse a changed model."""
-    fields = tuple(a.name for a in attrs.fields(cl))
-    if fields != names:
-        raise TypeError(f"{cl.__name__}: fields {fields}, not {names}: make codegen")
-    return tuple(vars(cl)[name].__set__ for name in names)
 
 
 def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
@@ -53,8 +43,8 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
     members_0 = cast(
         "Callable[[Any], models.OrderStatus | None]", models.OrderStatus._value2member_map_.get
     )
-    setters_BusinessUnit = _setters(models.BusinessUnit, ("name",))
-    setters_CreateOrderItem = _setters(
+    setters_BusinessUnit = setters(models.BusinessUnit, ("name",))
+    setters_CreateOrderItem = setters(
         models.CreateOrderItem,
         (
             "feature_set_id",
@@ -66,11 +56,11 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             "achievement_code",
         ),
     )
-    setters_CreateOrderRequest = _setters(
+    setters_CreateOrderRequest = setters(
         models.CreateOrderRequest,
         ("purchase_order_reference", "email_keys", "order_items", "contact_email"),
     )
-    setters_FeatureSet = _setters(
+    setters_FeatureSet = setters(
         models.FeatureSet,
         (
             "id",
@@ -82,9 +72,9 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             "links",
         ),
     )
-    setters_FeatureSetPage = _setters(models.FeatureSetPage, ("items", "page_info", "links"))
-    setters_Links = _setters(models.Links, ("self_", "next"))
-    setters_Order = _setters(
+    setters_FeatureSetPage = setters(models.FeatureSetPage, ("items", "page_info", "links"))
+    setters_Links = setters(models.Links, ("self_", "next"))
+    setters_Order = setters(
         models.Order,
         (
             "id",
@@ -105,7 +95,7 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             "links",
         ),
     )
-    setters_OrderItem = _setters(
+    setters_OrderItem = setters(
         models.OrderItem,
         (
             "order_id",
@@ -121,10 +111,10 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             "links",
         ),
     )
-    setters_OrderItemPage = _setters(models.OrderItemPage, ("items", "page_info", "links"))
-    setters_OrderPage = _setters(models.OrderPage, ("items", "page_info", "links"))
-    setters_OrderSource = _setters(models.OrderSource, ("name", "invoiceable"))
-    setters_PageInfo = _setters(
+    setters_OrderItemPage = setters(models.OrderItemPage, ("items", "page_info", "links"))
+    setters_OrderPage = setters(models.OrderPage, ("items", "page_info", "links"))
+    setters_OrderSource = setters(models.OrderSource, ("name", "invoiceable"))
+    setters_PageInfo = setters(
         models.PageInfo,
         (
             "page_count",
@@ -139,13 +129,14 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
             "last_item_on_page",
         ),
     )
-    setters_Price = _setters(models.Price, ("currency", "value"))
-    setters_ProblemDetails = _setters(
+    setters_Price = setters(models.Price, ("currency", "value"))
+    setters_ProblemDetails = setters(
         models.ProblemDetails, ("type", "title", "status", "detail", "trace_id", "errors")
     )
-    setters_Product = _setters(models.Product, ("id", "code", "name", "course_ids", "links"))
-    setters_ProductPage = _setters(models.ProductPage, ("items", "page_info", "links"))
-    setters_User = _setters(models.User, ("forename", "surname", "name", "user_name"))
+    setters_Product = setters(models.Product, ("id", "code", "name", "course_ids", "links"))
+    setters_ProductPage = setters(models.ProductPage, ("items", "page_info", "links"))
+    setters_User = setters(models.User, ("forename", "surname", "name", "user_name"))
+    shared_PageInfo: dict[Any, models.PageInfo] = {}
 
     def structure_BusinessUnit(o: Any) -> models.BusinessUnit:
         if type(o) is not dict:
@@ -267,6 +258,8 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
     def structure_Links(o: Any) -> models.Links:
         if type(o) is not dict:
             _refuse("$", o)
+        if not o:
+            return empty_Links
         a0 = o.get("self")
         if a0 is not None and type(a0) is not str:
             _refuse("self", a0)
@@ -476,17 +469,23 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         a9 = o["lastItemOnPage"]
         if type(a9) is not int:
             _refuse("lastItemOnPage", a9)
-        m = new(models.PageInfo)
-        setters_PageInfo[0](m, a0)
-        setters_PageInfo[1](m, a1)
-        setters_PageInfo[2](m, a2)
-        setters_PageInfo[3](m, a3)
-        setters_PageInfo[4](m, a4)
-        setters_PageInfo[5](m, a5)
-        setters_PageInfo[6](m, a6)
-        setters_PageInfo[7](m, a7)
-        setters_PageInfo[8](m, a8)
-        setters_PageInfo[9](m, a9)
+        key = (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9)
+        m = shared_PageInfo.get(key)
+        if m is None:
+            m = new(models.PageInfo)
+            setters_PageInfo[0](m, a0)
+            setters_PageInfo[1](m, a1)
+            setters_PageInfo[2](m, a2)
+            setters_PageInfo[3](m, a3)
+            setters_PageInfo[4](m, a4)
+            setters_PageInfo[5](m, a5)
+            setters_PageInfo[6](m, a6)
+            setters_PageInfo[7](m, a7)
+            setters_PageInfo[8](m, a8)
+            setters_PageInfo[9](m, a9)
+            if len(shared_PageInfo) >= SHARED_LIMIT:
+                shared_PageInfo.clear()
+            shared_PageInfo[key] = m
         return m
 
     def structure_Price(o: Any) -> models.Price:
@@ -505,6 +504,8 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
     def structure_ProblemDetails(o: Any) -> models.ProblemDetails:
         if type(o) is not dict:
             _refuse("$", o)
+        if not o:
+            return empty_ProblemDetails
         a0 = o.get("type")
         if a0 is not None and type(a0) is not str:
             _refuse("type", a0)
@@ -597,6 +598,16 @@ def make_decoders(hook_of: HookOf) -> dict[type[Any], Decoder]:
         setters_User[3](m, a3)
         return m
 
+    empty_Links = new(models.Links)
+    empty_ProblemDetails = new(models.ProblemDetails)
+    setters_Links[0](empty_Links, None)
+    setters_Links[1](empty_Links, None)
+    setters_ProblemDetails[0](empty_ProblemDetails, None)
+    setters_ProblemDetails[1](empty_ProblemDetails, None)
+    setters_ProblemDetails[2](empty_ProblemDetails, None)
+    setters_ProblemDetails[3](empty_ProblemDetails, None)
+    setters_ProblemDetails[4](empty_ProblemDetails, None)
+    setters_ProblemDetails[5](empty_ProblemDetails, None)
     return {
         models.BusinessUnit: structure_BusinessUnit,
         models.CreateOrderItem: structure_CreateOrderItem,

@@ -13,6 +13,7 @@ from godeploy._exceptions import GoDeployError
 from godeploy._generated.models import Order, OrderItem, OrderItemPage
 from godeploy._generated.operations import LIST_ORDER_ITEMS
 from godeploy._observers import Telemetry
+from godeploy._slots import new, setters
 from godeploy.fanout import FanOut
 from godeploy.pagination import AsyncPager
 from godeploy.resources._base import ListOptions, Resource, check_order_id
@@ -38,6 +39,19 @@ class OrderItemsResult:
     def ok(self) -> bool:
         """Whether the items were fetched."""
         return self.error is None
+
+
+# A result is made for every order of `for_orders`: slot by slot, it costs half.
+_RESULT_SLOTS = setters(OrderItemsResult, ("order_id", "items", "error"))
+
+
+def _items_of(order_id: int, items: list[OrderItem]) -> OrderItemsResult:
+    """`OrderItemsResult(order_id=..., items=...)`, slot by slot (`godeploy._slots`)."""
+    result: OrderItemsResult = new(OrderItemsResult)
+    _RESULT_SLOTS[0](result, order_id)
+    _RESULT_SLOTS[1](result, items)
+    _RESULT_SLOTS[2](result, None)
+    return result
 
 
 class OrderItems(Resource):
@@ -117,7 +131,7 @@ class OrderItems(Resource):
                 items = await pager.collect()
             except GoDeployError as error:
                 return OrderItemsResult(order_id=order_id, error=error)
-            return OrderItemsResult(order_id=order_id, items=items)
+            return _items_of(order_id, items)
 
         telemetry = self._core.telemetry
         scope = None if telemetry is None else telemetry.fan_out(Telemetry.total_of(orders))
