@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter, defaultdict
 
 import pytest
@@ -131,7 +132,8 @@ async def test_cancelling_the_consumer_task_releases_connections(fake_godeploy):
         with pytest.raises(asyncio.CancelledError):
             await task
         assert acquired_connections(client) == 0
-        assert not [t for t in asyncio.all_tasks() if "fetch" in repr(t.get_coro())]
+        # Neither a fetch nor a worker of the fan-out is left.
+        assert not [t for t in asyncio.all_tasks() if re.search("fetch|_Run", repr(t.get_coro()))]
 
 
 @virtual_time
@@ -169,31 +171,32 @@ async def test_a_fan_out_iterates_once():
 async def test_a_freed_slot_is_refilled_before_the_result_is_handed_out(source):
     # So the fetches go on while the consumer works; an async input is read ahead far enough
     # to keep up. The work of input n ends only when the consumer has seen result n - 1, so
-    # exactly one result is ready at a time.
+    # exactly one result is ready at a time. By the consumer's first await after a result,
+    # the input that took the freed slot is running: `concurrency` works are under way.
     concurrency, total = 8, 200
     loop = asyncio.get_running_loop()
     gates = defaultdict(loop.create_future)
+    running = 0
 
     async def work(value: int) -> int:
-        await gates[value]
+        nonlocal running
+        running += 1
+        try:
+            await gates[value]
+        finally:
+            running -= 1
         return value
 
     async def values():
         for value in range(total):
             yield value
 
-    def in_flight() -> int:
-        return sum(
-            1
-            for task in asyncio.all_tasks()
-            if not task.done() and task.get_coro().__qualname__.endswith("work")
-        )
-
     inputs = range(total) if source == "list" else values()
     seen: list[int] = []
     gates[0].set_result(None)
     async for value in FanOut(inputs, work, concurrency=concurrency):
-        seen.append(in_flight())
+        await asyncio.sleep(0)
+        seen.append(running)
         if value + 1 < total:
             gates[value + 1].set_result(None)
     busy = total - concurrency

@@ -181,11 +181,11 @@ async def test_an_unknown_list_keyword_is_a_type_error(fake_godeploy):
 
 
 def page_fetches() -> list[asyncio.Task[Any]]:
-    """The fan-out's page fetches that have not finished."""
+    """The tasks of the fan-out that fetches the pages (its workers) that have not finished."""
     return [
         task
         for task in asyncio.all_tasks()
-        if not task.done() and getattr(task.get_coro(), "__qualname__", "") == "_fetch_numbered"
+        if not task.done() and getattr(task.get_coro(), "__qualname__", "") == "_Run.worker"
     ]
 
 
