@@ -226,7 +226,7 @@ class ClientCore:
             query = {**options.extra_query, **(query or {})}
         full_url = _with_query(url, query, options.business_unit_id)
         body = None if json_body is None else dumps(json_body).encode()
-        call = _Call(self, operation, full_url, deadline, policy)
+        call = _Call(self, operation, full_url, deadline, policy, loop)
         call.extra_headers = options.extra_headers
         if self.telemetry is not None:
             call.scope = self.telemetry.call(operation, full_url)
@@ -334,6 +334,7 @@ class _Call:
         "core",
         "deadline",
         "extra_headers",
+        "loop",
         "method",
         "operation",
         "policy",
@@ -349,6 +350,7 @@ class _Call:
         url: URL,
         deadline: float | None,
         policy: RetryPolicy,
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self.core = core
         self.operation = operation
@@ -356,6 +358,7 @@ class _Call:
         self.url = url
         self.deadline = deadline
         self.policy = policy
+        self.loop = loop  # the loop the call runs on, asked for once (on 3.11 that is a syscall)
         # Whether any attempt so far may have reached the server.
         self.sent = False
         self.attempts = 0
@@ -366,7 +369,7 @@ class _Call:
         """Seconds left before the deadline (None: no deadline)."""
         if self.deadline is None:
             return None
-        return self.deadline - asyncio.get_running_loop().time()
+        return self.deadline - self.loop.time()
 
     def timed_out(self, why: str) -> APITimeoutError:
         """The error of a call whose deadline cannot be met."""
@@ -480,7 +483,7 @@ class _Call:
         method, url = self.method, self.url
         attempt_timeout = timeout.attempt
         if self.deadline is not None:
-            remaining = self.deadline - asyncio.get_running_loop().time()
+            remaining = self.deadline - self.loop.time()
             if remaining <= 0:
                 core.limits.release(admission)
                 raise self.timed_out("the call's deadline passed")
@@ -498,7 +501,7 @@ class _Call:
             core.stats["requests"] += 1
             self.attempts += 1
             debug = logger.isEnabledFor(logging.DEBUG)
-            started = asyncio.get_running_loop().time() if debug else 0.0
+            started = self.loop.time() if debug else 0.0
             try:
                 response = await core.transport.send(request)
             except APIConnectionError as error:
@@ -591,7 +594,7 @@ class _Call:
 
     def _log_attempt(self, outcome: int | str, started: float) -> None:
         """The DEBUG line of one attempt."""
-        elapsed = (asyncio.get_running_loop().time() - started) * 1000
+        elapsed = (self.loop.time() - started) * 1000
         logger.debug(
             "%s %s %s %.1fms attempt=%d",
             self.method,
