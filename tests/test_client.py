@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from typing import Any
 
 import aiohttp
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from godeploy import (
     APIStatusError,
     APITimeoutError,
+    AsyncPager,
     AuthenticationError,
     BadRequestError,
     ClientClosedError,
@@ -221,19 +223,26 @@ async def test_absolute_next_link_on_own_origin_is_followed(fake_godeploy):
     assert fake_godeploy.requests[-1].query["_pageSize"] == "5"
 
 
-async def test_repeated_page_raises(fake_godeploy, godeploy_client):
+async def walk(pager: AsyncPager[Any], how: str) -> list[Any]:
+    """Every item, by iterating the pager or by `collect()` (which fetches page 1 itself)."""
+    return await pager.collect() if how == "collect" else [item async for item in pager]
+
+
+@pytest.mark.parametrize("how", ["iterate", "collect"])
+async def test_repeated_page_raises(fake_godeploy, godeploy_client, how):
     fake_godeploy.faults.add(Fault.repeat_page(), route="listOrders", skip=1)
     with pytest.raises(PaginationError, match="twice|answered page"):
-        async for _ in godeploy_client.orders.list():
-            pass
+        await walk(godeploy_client.orders.list(), how)
     assert fake_godeploy.count("listOrders") == 2
 
 
-async def test_wrong_page_raises(fake_godeploy, godeploy_client):
-    fake_godeploy.faults.add(Fault.serve_page(5), route="listOrders", skip=1)
+@pytest.mark.parametrize("how", ["iterate", "collect"])
+@pytest.mark.parametrize("skip", [0, 1])  # the first page answered wrong, or the second
+async def test_wrong_page_raises(fake_godeploy, godeploy_client, how, skip):
+    fake_godeploy.faults.add(Fault.serve_page(5), route="listOrders", skip=skip)
     with pytest.raises(PaginationError, match="answered page 5"):
-        async for _ in godeploy_client.orders.list():
-            pass
+        await walk(godeploy_client.orders.list(), how)
+    assert fake_godeploy.count("listOrders") == skip + 1
 
 
 async def test_redirect_is_not_followed_with_the_token(fake_godeploy):

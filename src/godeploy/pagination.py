@@ -151,8 +151,19 @@ class AsyncPager(Generic[T]):
         A walk of whole pages: no await per item, which counts when `for_orders` collects the
         items of thousands of orders.
         """
-        walk = _Walk(self)
         items: list[T] | None = None
+        if self.max_items is None and self.concurrency == 1:
+            # The first page is fetched here, and a walk made only if another page follows:
+            # a listing of one page (the items of an order, in `for_orders`) needs none.
+            query = _first_query(self)
+            first = await self._fetch(self._url, query)
+            _check_number(self._url, self.start_page, first.number)
+            if not first.has_next:
+                return first.items
+            walk = _Walk(self, (first, query))
+            items = first.items
+        else:
+            walk = _Walk(self)
         # The walk closes itself at its last page and on an error.
         while (page := await walk.next_page()) is not None:
             if items is None:
@@ -246,16 +257,21 @@ class _Walk(Generic[T]):
         "_url",
     )
 
-    def __init__(self, pager: AsyncPager[T]) -> None:
+    def __init__(
+        self, pager: AsyncPager[T], after: tuple[Page[T], dict[str, str | int]] | None = None
+    ) -> None:
         self._pager = pager
         self._url = pager._url
-        self._query: dict[str, str | int] = {"_page": pager.start_page}
-        if pager.page_size is not None:
-            self._query["_pageSize"] = pager.page_size
         self._expected = pager.start_page
-        self._seen: set[int] = set()
         self._remaining = pager.max_items
-        self._last: Page[T] | None = None
+        if after is None:
+            self._query = _first_query(pager)
+            self._seen: set[int] = set()
+            self._last: Page[T] | None = None
+        else:
+            # The walk goes on after the first page, fetched (and checked) by `collect`.
+            self._last, self._query = after
+            self._seen = {self._last.number}
         self._finished = self._remaining == 0
         # The concurrent walk: the fan-out's results, and the URL its pages are fetched from.
         self._fanned = False
@@ -522,6 +538,14 @@ class _Backward(Generic[T]):
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             await ahead.aclose()
+
+
+def _first_query(pager: AsyncPager[Any]) -> dict[str, str | int]:
+    """The query of a walk's first page: `start_page`, and the page size if one is set."""
+    query: dict[str, str | int] = {"_page": pager.start_page}
+    if pager.page_size is not None:
+        query["_pageSize"] = pager.page_size
+    return query
 
 
 def _check_number(url: URL, asked: int, answered: int) -> None:
