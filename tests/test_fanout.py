@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -228,3 +230,66 @@ async def test_concurrency_above_the_pool_runs_at_the_pool_with_one_warning(fake
     warnings = [record.getMessage() for record in caplog.records]
     assert len(warnings) == 1, warnings  # the second fan-out fits the pool: no word
     assert "max_connections=10" in warnings[0] and "concurrency=20" in warnings[0]
+
+
+def fan_out_workers() -> list[asyncio.Task[Any]]:
+    """The worker tasks of the fan-outs running now."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if not task.done() and task.get_coro().__qualname__ == "_Run.worker"
+    ]
+
+
+async def settle() -> None:
+    """Let every ready task run until none is left to."""
+    for _ in range(10):
+        await asyncio.sleep(0)
+
+
+async def test_a_worker_cancelled_from_outside_while_working_ends_the_loop_cancelled():
+    # Say a task group or a shutdown cancels the fan-out's tasks, not the consumer's: the
+    # input the worker held ends cancelled, raised in its turn, and the consumer does not hang.
+    release = asyncio.Event()
+
+    async def work(value: int) -> int:
+        await release.wait()
+        return value
+
+    async def consume() -> list[int]:
+        return [value async for value in FanOut(range(5), work, concurrency=2)]
+
+    consumer = asyncio.ensure_future(consume())
+    await settle()
+    fan_out_workers()[0].cancel()
+    await settle()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(consumer, 5)
+    assert fan_out_workers() == []
+
+
+async def test_a_worker_cancelled_from_outside_while_idle_is_replaced():
+    feed: asyncio.Queue[int | None] = asyncio.Queue()
+
+    async def inputs() -> AsyncIterator[int]:
+        while (value := await feed.get()) is not None:
+            yield value
+
+    async def work(value: int) -> int:
+        await asyncio.sleep(0)
+        return value
+
+    async def consume() -> list[int]:
+        return [value async for value in FanOut(inputs(), work, concurrency=2)]
+
+    consumer = asyncio.ensure_future(consume())
+    feed.put_nowait(1)
+    await settle()
+    (idle,) = fan_out_workers()  # done with input 1, waiting for the next
+    idle.cancel()
+    await settle()
+    feed.put_nowait(2)
+    feed.put_nowait(None)
+    assert await asyncio.wait_for(consumer, 5) == [1, 2]
+    assert fan_out_workers() == []

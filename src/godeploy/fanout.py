@@ -6,8 +6,8 @@ come as they complete, or in input order with `ordered=True` (through a bounded 
 buffer).
 
 The work runs on at most `concurrency` worker tasks, each given its next input as a slot
-frees: a task per input would cost a task's creation, its registration and a callback more
-for every input, about a tenth of what `for_orders` spends on an order.
+frees. A task per input costs a task's creation, its registration and a done callback more
+for every input: with them, `for_orders` ran 3% more instructions per order.
 
 Stopping early needs nothing but leaving the loop. The iterator that `async for` takes from a
 `FanOut` is the one object through which the consumer holds the run, and nothing of the run
@@ -304,35 +304,46 @@ class _Run(Generic[In, Out]):
         index = self.next_index
         self.next_index += 1
         self.in_flight += 1
-        if self.idle:
-            self.idle.pop().set_result((value, index))
-        else:
-            self.workers.append(asyncio.ensure_future(self.worker(value, index)))
+        while self.idle:
+            waiter = self.idle.pop()
+            if not waiter.done():  # a worker cancelled from outside left its future behind
+                waiter.set_result((value, index))
+                return
+        self.workers.append(asyncio.ensure_future(self.worker(value, index)))
 
     async def worker(self, value: In, index: int) -> None:
         """Run the work on the inputs handed to it, one at a time, and queue each outcome.
 
-        What the work raises is its input's outcome, raised to the consumer in its turn;
-        only the run's own cancellation (`stop`) ends the worker.
+        What the work raises is its input's outcome, raised to the consumer in its turn. A
+        worker cancelled from outside the run (a task group, a shutdown) ends the input it
+        holds as cancelled, so the consumer is not left waiting for it.
         """
         this = asyncio.current_task()
         assert this is not None
         loop = this.get_loop()
         while True:
-            outcome: _Outcome
             try:
-                outcome = (index, await self.work(value), None)
+                result = await self.work(value)
             except (Exception, asyncio.CancelledError) as error:
+                self.landed((index, None, error))
                 if this.cancelling():
                     raise
-                outcome = (index, None, error)
-            if self.closed:
-                return
-            self.completed.append(outcome)
-            self.alarm.ring()
+            else:
+                self.landed((index, result, None))
             waiter: asyncio.Future[tuple[In, int]] = loop.create_future()
             self.idle.append(waiter)
-            value, index = await waiter
+            try:
+                value, index = await waiter
+            except asyncio.CancelledError as error:
+                if waiter.done() and not waiter.cancelled():
+                    self.landed((waiter.result()[1], None, error))  # handed over meanwhile
+                raise
+
+    def landed(self, outcome: _Outcome) -> None:
+        """Queue one input's outcome for the consumer (unless the run is over) and wake it."""
+        if not self.closed:
+            self.completed.append(outcome)
+            self.alarm.ring()
 
     def has_room(self) -> bool:
         """Whether another input may start (a free slot, and room in the reorder buffer)."""
