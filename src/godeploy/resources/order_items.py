@@ -41,7 +41,7 @@ class OrderItemsResult:
         return self.error is None
 
 
-# A result is made for every order of `for_orders`: slot by slot, it costs half.
+# A result is made for every order of `for_orders`: slot by slot, for 40% less.
 _RESULT_SLOTS = setters(OrderItemsResult, ("order_id", "items", "error"))
 
 
