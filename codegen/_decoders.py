@@ -230,8 +230,9 @@ class _Writer:
             "HookOf = Callable[[Any], Callable[[Any, Any], Any]]",
             '"""How a decoder gets the converter\'s hook for a type (`get_structure_hook`)."""',
             "_MISSING: Any = object()",
-            "SHARED_LIMIT = 4096",
-            '"""The most instances a shared model keeps (then it starts again)."""\n\n',
+            "SHARED_LIMIT = 256",
+            '"""The most instances a shared model keeps (one-page listings repeat a few, '
+            'long ones none)."""\n\n',
             "def _refuse(key: str, value: Any) -> NoReturn:",
             '    """Stop at a value of the wrong JSON type (the converter names the place)."""',
             '    raise TypeError(f"{key}: unexpected {type(value).__name__}")\n\n',

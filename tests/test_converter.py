@@ -711,3 +711,14 @@ def test_a_shared_page_info_is_no_shortcut_past_the_checks(key: str) -> None:
     wrong = {**PAGE_INFO, key: True if key == "pageCount" else 1}
     with pytest.raises(ResponseValidationError, match=key):
         structure(wrong, models.PageInfo)
+
+
+def test_shared_page_infos_are_bounded() -> None:
+    # A long listing repeats no page info: the shared ones start again past the limit, so
+    # they hold a few kilobytes, never one model per page.
+    from godeploy._generated.decoders import SHARED_LIMIT
+
+    first = structure({**PAGE_INFO, "pageNumber": 0}, models.PageInfo)
+    for number in range(1, SHARED_LIMIT + 1):
+        structure({**PAGE_INFO, "pageNumber": number}, models.PageInfo)
+    assert structure({**PAGE_INFO, "pageNumber": 0}, models.PageInfo) is not first

@@ -25,8 +25,8 @@ Decoder = Callable[[Any], Any]
 HookOf = Callable[[Any], Callable[[Any, Any], Any]]
 """How a decoder gets the converter's hook for a type (`get_structure_hook`)."""
 _MISSING: Any = object()
-SHARED_LIMIT = 4096
-"""The most instances a shared model keeps (then it starts again)."""
+SHARED_LIMIT = 256
+"""The most instances a shared model keeps (one-page listings repeat a few, long ones none)."""
 
 
 def _refuse(key: str, value: Any) -> NoReturn:
